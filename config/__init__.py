@@ -1,0 +1,1 @@
+"""Settings and deployment configuration (hypercorn, nginx)."""

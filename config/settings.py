@@ -1,0 +1,114 @@
+"""Typed settings built from the environment: the only place that reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+ENVIRONMENTS = ("development", "test", "production")
+DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service; each field is read from the upper-cased env var."""
+
+    app_env: str = "development"
+    secret_key: str = DEV_SECRET
+    database_url: str = "sqlite+aiosqlite:///var/service.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    bcrypt_rounds: int = 12
+    # Tokens: short access tokens keep the revocation window small even if a
+    # client ignores logout; the refresh token bounds a login session.
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 14 * 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    # Threads that run the WSGI side of each request (Flask's sync layer); the
+    # async views themselves run on the server's event loop.
+    wsgi_threads: int = 64
+    bcrypt_threads: int = 2
+    redis_max_connections: int = 64
+    redis_pool_timeout: float = 5.0
+    redis_socket_timeout: float = 2.0
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 5.0
+    db_connect_timeout: float = 5.0
+    db_pool_pre_ping: bool = False
+    log_level: str = "INFO"
+    graceful_timeout: float = 10.0
+    read_timeout: int = 30
+    keep_alive_timeout: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables named like the fields."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, type(getattr(cls(), f.name)), raw)
+        return cls(**values).validated()
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, validated again."""
+        return replace(self, **changes).validated()
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def validated(self) -> Settings:
+        """Check cross-field rules; production refuses a weak or default secret."""
+        if self.app_env not in ENVIRONMENTS:
+            raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.app_env!r}")
+        if self.is_production and (self.secret_key == DEV_SECRET or len(self.secret_key) < MIN_SECRET_LENGTH):
+            raise SettingsError(
+                f"SECRET_KEY must be set to a random string of at least {MIN_SECRET_LENGTH} "
+                "characters when APP_ENV=production "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if not 4 <= self.bcrypt_rounds <= 31:
+            raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
+        for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name.upper()} must be at least 1")
+        for name in ("access_token_ttl", "refresh_token_ttl", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name.upper()} must be a positive number")
+        if self.access_token_ttl > self.refresh_token_ttl:
+            raise SettingsError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
+        return self
+
+
+def _parse(name: str, kind: type, raw: str) -> Any:
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name.upper()} must be a {kind.__name__}, not {raw!r}") from None
+
+
+def load_settings() -> Settings:
+    """Settings for this process, from its environment."""
+    return Settings.from_env()

@@ -1,0 +1,79 @@
+"""Make sure a Redis answers at REDIS_URL, starting a private redis-server if need be.
+
+Used by ``make run``: a Redis that already answers is used as it is; when none
+does and the URL points at this machine, a ``redis-server`` is started in
+``var/`` with its data kept on disk (AOF) and never evicted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from redis.exceptions import RedisError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from config.settings import SettingsError, load_settings
+
+VAR = Path(__file__).resolve().parent.parent / "var"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except RedisError:
+        return False
+
+
+def main() -> int:
+    try:
+        url = load_settings().redis_url
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    if answers(url):
+        print(f"redis: using the server at {url}")
+        return 0
+    connection = redis.connection.parse_url(url)
+    host, port = connection.get("host", "127.0.0.1"), int(connection.get("port", 6379))
+    binary = shutil.which("redis-server")
+    if host not in LOCAL_HOSTS or binary is None:
+        print(
+            f"redis: nothing answers at {url}. Start one (e.g. 'apt-get install redis-server' "
+            "or 'docker run -p 6379:6379 redis:7') or set REDIS_URL to a Redis that runs.",
+            file=sys.stderr,
+        )
+        return 1
+    VAR.mkdir(exist_ok=True)
+    subprocess.run(
+        [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--daemonize", "yes",
+            "--dir", str(VAR),
+            "--pidfile", str(VAR / "redis.pid"),
+            "--logfile", str(VAR / "redis.log"),
+            "--appendonly", "yes",
+            "--maxmemory-policy", "noeviction",
+        ],
+        check=True,
+    )  # fmt: skip
+    for _ in range(50):
+        if answers(url):
+            print(
+                f"redis: started a private redis-server on port {port} (data in var/, stop: make stop-redis)"
+            )
+            return 0
+        time.sleep(0.1)
+    print(f"redis: started redis-server but it does not answer at {url}; see var/redis.log", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

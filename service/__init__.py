@@ -1,0 +1,32 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config.settings import Settings, load_settings
+from service.errors import register_error_handlers
+from service.request_ids import register_request_ids
+from service.routes import register_routes
+from service.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """A configured Flask app; its pools open when the ASGI server starts it."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        # Errors always become problem+json, in tests too.
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.json.compact = True
+    app.extensions["service.runtime"] = Runtime(settings)
+    register_request_ids(app)
+    register_error_handlers(app)
+    register_routes(app)
+    return app

@@ -1,0 +1,136 @@
+"""The ASGI adapter: Flask under hypercorn, with async views on the server's loop.
+
+Built on asgiref's ``WsgiToAsgi`` with three changes:
+
+* The WSGI call runs non-thread-sensitive on a bounded pool. Stock
+  ``WsgiToAsgi`` is thread-sensitive, so every request waits for one thread:
+  one request at a time. Flask's ``ensure_sync`` then sends each async view
+  back to the server's loop, where the one engine and Redis pool live.
+* The body limit is enforced while the body arrives, so an oversized upload
+  gets 413 without being stored (``WsgiToAsgi`` spools it all first).
+* ASGI lifespan opens the process's pools on the server's loop and closes
+  them at shutdown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from tempfile import SpooledTemporaryFile
+from typing import Any
+
+from asgiref.sync import AsyncToSync, SyncToAsync
+from asgiref.wsgi import WsgiToAsgiInstance
+from flask import Flask
+
+from service.errors import title
+from service.request_ids import HEADER, choose_request_id
+from service.runtime import Runtime
+
+log = logging.getLogger("service.asgi")
+Scope = dict[str, Any]
+
+
+class ServiceAsgi:
+    """An ASGI application serving a Flask app built by ``create_app``."""
+
+    def __init__(self, app: Flask) -> None:
+        self.flask = app
+        self.runtime: Runtime = app.extensions["service.runtime"]
+        settings = self.runtime.settings
+        self.max_body = settings.max_body_bytes
+        self.executor = ThreadPoolExecutor(settings.wsgi_threads, thread_name_prefix="wsgi")
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await _Exchange(self)(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        # Websockets are not served: returning closes them.
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.runtime.open()
+                except Exception as error:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.runtime.close()
+                self.executor.shutdown(wait=False)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+class _Exchange(WsgiToAsgiInstance):
+    """One request/response exchange."""
+
+    def __init__(self, server: ServiceAsgi) -> None:
+        super().__init__(server.flask)
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.request_id = choose_request_id(_header(scope, b"x-request-id"))
+        limit = self.server.max_body
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            status = 413 if declared.isdigit() else 400
+            await self._refuse(send, status, f"The body must be at most {limit} bytes.")
+            return
+        with SpooledTemporaryFile(max_size=65536) as body:
+            received = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > limit:
+                    await self._refuse(send, 413, f"The body must be at most {limit} bytes.")
+                    return
+                body.write(chunk)
+                if not message.get("more_body"):
+                    break
+            body.seek(0)
+            self.sync_send = AsyncToSync(send)
+            run = SyncToAsync(self._run_wsgi, thread_sensitive=False, executor=self.server.executor)
+            await run(body)
+
+    # The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
+    _run_wsgi = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
+
+    def build_environ(self, scope: Scope, body: Any) -> dict[str, Any]:
+        environ = super().build_environ(scope, body)
+        environ["service.request_id"] = self.request_id
+        return environ
+
+    async def _refuse(self, send: Any, status: int, detail: str) -> None:
+        problem = {
+            "type": "about:blank",
+            "title": title(status),
+            "status": status,
+            "detail": detail,
+            "request_id": self.request_id,
+        }
+        body = json.dumps(problem, separators=(",", ":")).encode()
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            (HEADER.lower().encode(), self.request_id.encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1").strip()
+    return None

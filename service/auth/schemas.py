@@ -1,0 +1,47 @@
+"""Request and response shapes for authentication."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from service.auth.passwords import MAX_PASSWORD_BYTES
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+
+class UserCreate(BaseModel):
+    """A registration: the contract's username and password rules."""
+
+    model_config = ConfigDict(strict=True)
+
+    username: str = Field(min_length=3, max_length=32, pattern=USERNAME_PATTERN)
+    password: str = Field(min_length=8)
+
+    @field_validator("password")
+    @classmethod
+    def _password_rules(cls, password: str, info: ValidationInfo) -> str:
+        # bcrypt looks at 72 bytes at most: refuse longer rather than truncate.
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+        username = info.data.get("username")
+        if username is not None and password.lower() == username.lower():
+            raise ValueError("must not be the username")
+        return password
+
+
+class Credentials(BaseModel):
+    """A login: any strings; whether they match is for the password check to say."""
+
+    model_config = ConfigDict(strict=True)
+
+    username: str
+    password: str
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int

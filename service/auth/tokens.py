@@ -1,0 +1,75 @@
+"""JWT access and refresh tokens, signed with one pinned algorithm."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+from config.settings import Settings
+from service.errors import Unauthorized
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "typ", "sid"]
+TokenType = Literal["access", "refresh"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a verified token says."""
+
+    user_id: int
+    session_id: str
+    token_id: str
+    token_type: TokenType
+    expires_at: int
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def issue_token(
+    settings: Settings, *, user_id: int, session_id: str, token_type: TokenType, now: int | None = None
+) -> tuple[str, Claims]:
+    """A signed token of ``token_type`` for a user's login session."""
+    issued = int(time.time()) if now is None else now
+    lifetime = settings.access_token_ttl if token_type == "access" else settings.refresh_token_ttl
+    claims = Claims(user_id, session_id, new_id(), token_type, issued + lifetime)
+    payload = {
+        "sub": str(user_id),  # RFC 7519 wants a string; PyJWT 2.10+ enforces it
+        "sid": session_id,
+        "jti": claims.token_id,
+        "typ": token_type,
+        "iat": issued,
+        "exp": claims.expires_at,
+    }
+    return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM), claims
+
+
+def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Claims:
+    """Verify signature, expiry, required claims and type; 401 on any failure."""
+    try:
+        payload = jwt.decode(
+            token,
+            settings.secret_key,
+            algorithms=[ALGORITHM],
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("The token is not valid.") from None
+    if payload["typ"] != token_type:
+        raise Unauthorized(f"This endpoint needs a token of type {token_type!r}.")
+    subject, session_id, token_id = payload["sub"], payload["sid"], payload["jti"]
+    if (
+        not (subject.isascii() and subject.isdigit())
+        or not isinstance(session_id, str)
+        or not isinstance(token_id, str)
+    ):
+        raise Unauthorized("The token is not valid.")
+    return Claims(int(subject), session_id, token_id, token_type, int(payload["exp"]))

@@ -1,0 +1,76 @@
+"""The async SQLAlchemy engine: one per serving process, opened on the server's loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from config.settings import Settings
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """An engine with pool and timeout settings for the configured backend."""
+    options: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
+    if settings.is_sqlite:
+        # busy timeout: writers queue behind each other instead of failing
+        # with "database is locked".
+        options["connect_args"] = {"timeout": settings.db_connect_timeout}
+    else:
+        options.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            connect_args={"timeout": settings.db_connect_timeout},
+        )
+    engine = create_async_engine(settings.database_url, **options)
+    if settings.is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; synchronous=FULL makes a
+    # commit durable before the 2xx that reports it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """The engine and session factory of one serving process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = create_engine(settings)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads on the hot path skip BEGIN/ROLLBACK: one round trip per query.
+        # SQLite's driver never sends BEGIN before a SELECT, so it needs nothing.
+        self._read_options = {} if settings.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commit on success, roll back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for single-statement reads, with no transaction around them."""
+        async with self.engine.connect() as connection:
+            if self._read_options:
+                await connection.execution_options(**self._read_options)
+            yield connection
+
+    async def close(self) -> None:
+        await self.engine.dispose()

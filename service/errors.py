@@ -1,0 +1,129 @@
+"""One error path: every failure leaves the service as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+PROBLEM_JSON = "application/problem+json"
+# RFC 9110 names, where Python's HTTPStatus still has the older ones.
+_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+log = logging.getLogger("service.errors")
+
+
+class ServiceError(Exception):
+    """A failure the client should see with its own status and detail."""
+
+    status = 500
+    headers: dict[str, str] = {}
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+class ValidationFailed(ServiceError):
+    status = 422
+
+
+class DependencyDown(ServiceError):
+    status = 503
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A problem+json response carrying the request id."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title(status),
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
+    if has_request_context() and "request_id" in g:
+        body["request_id"] = g.request_id
+    response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
+    response.headers.update(headers or {})
+    return response
+
+
+def title(status: int) -> str:
+    """The standard reason phrase for ``status``."""
+    return _TITLES.get(status) or HTTPStatus(status).phrase
+
+
+def problem_for(error: BaseException) -> Response:
+    """Turn any exception into the response the client should see."""
+    if isinstance(error, InternalServerError) and error.original_exception is not None:
+        # Raised outside the view (e.g. while saving the session): Flask wraps
+        # the original; judge by it so a Redis fault is still a 503.
+        error = error.original_exception
+    if isinstance(error, ServiceError):
+        return problem(error.status, error.detail, errors=error.errors, headers=error.headers)
+    if isinstance(error, HTTPException) and error.code is not None:
+        headers = {k: v for k, v in error.get_headers() if k.lower() in ("allow", "retry-after")}
+        return problem(error.code, error.description, headers=headers)
+    down = _dependency_down(error)
+    if down:
+        log.warning("%s unavailable: %s", down, type(error).__name__)
+        return problem(503, f"{down} is unavailable, try again shortly", headers={"Retry-After": "1"})
+    log.error("unhandled exception", exc_info=error)
+    return problem(500, "The server failed to handle this request.")
+
+
+def _dependency_down(error: BaseException) -> str | None:
+    if isinstance(error, RedisError):
+        return "redis"
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
+        return "database"
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return "database"
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return "a backing service"
+    return None
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every exception, HTTP or not, through ``problem_for``."""
+    app.register_error_handler(Exception, problem_for)

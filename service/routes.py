@@ -1,0 +1,22 @@
+"""Every path of the API, in one table."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from service.auth.resources import Login, Logout, Register
+from service.health import Health, Ready
+from service.resources import Api
+from service.users.resources import Me
+
+API = "/api/v1"
+
+
+def register_routes(app: Flask) -> None:
+    api = Api(app)
+    api.add_resource(Register, f"{API}/auth/register", endpoint="register")
+    api.add_resource(Login, f"{API}/auth/login", endpoint="login")
+    api.add_resource(Logout, f"{API}/auth/logout", endpoint="logout")
+    api.add_resource(Me, f"{API}/users/me", endpoint="me")
+    api.add_resource(Health, "/healthz", endpoint="healthz")
+    api.add_resource(Ready, "/readyz", endpoint="readyz")

@@ -1,0 +1,86 @@
+"""Fixtures: a private Redis, migrated SQLite files and live hypercorn servers.
+
+Error behaviour is tested as production runs it: APP_ENV=production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from config.settings import Settings
+from tests.support.live import LiveServer
+from tests.support.processes import RedisServer, migrate
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """TEST_REDIS_URL if given, else a redis-server of this test session's own."""
+    if os.environ.get("TEST_REDIS_URL"):
+        yield os.environ["TEST_REDIS_URL"]
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A freshly migrated SQLite file for one test."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+    migrate(url)
+    return url
+
+
+def base_settings(database_url: str, redis_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "app_env": "production",
+        "secret_key": secrets.token_urlsafe(48),
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "bcrypt_rounds": 4,  # the cost is a setting; tests need speed, not strength
+        "bcrypt_threads": 2,
+    }
+    values.update(overrides)
+    return Settings(**values).validated()  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_server(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[Callable[..., LiveServer]]:
+    """Start live servers with custom settings; all are stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(database_url: str | None = None, **overrides: object) -> LiveServer:
+        if database_url is None:
+            database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'service.db'}"
+            migrate(database_url)
+        server = LiveServer(base_settings(database_url, redis_url, **overrides))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveServer]:
+    """One live server shared by the tests that only need the defaults."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('shared-db') / 'service.db'}"
+    migrate(database_url)
+    live = LiveServer(base_settings(database_url, redis_url))
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
