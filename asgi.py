@@ -1,19 +1,7 @@
-"""The ASGI entry point: ``hypercorn --config file:config/hypercorn.py asgi:app``."""
+"""The ASGI entry point: ``python -m hypercorn --config python:config.hypercorn asgi:app``."""
 
-from __future__ import annotations
-
-import sys
-
-from config.settings import SettingsError, load_settings
-
-try:
-    _settings = load_settings()
-except SettingsError as error:
-    # One line that says what to set, not a traceback.
-    print(f"configuration error: {error}", file=sys.stderr)
-    raise SystemExit(2) from None
-
+from config.settings import load_settings_or_exit
 from service import create_app
 from service.asgi import ServiceAsgi
 
-app = ServiceAsgi(create_app(_settings))
+app = ServiceAsgi(create_app(load_settings_or_exit()))

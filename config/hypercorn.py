@@ -1,8 +1,8 @@
-"""Hypercorn settings, derived from the service's settings (``--config file:config/hypercorn.py``)."""
+"""Hypercorn settings, derived from the service's (``--config python:config.hypercorn``)."""
 
-from config.settings import load_settings
+from config.settings import load_settings_or_exit
 
-_settings = load_settings()
+_settings = load_settings_or_exit()
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -112,3 +113,12 @@ def _parse(name: str, kind: type, raw: str) -> Any:
 def load_settings() -> Settings:
     """Settings for this process, from its environment."""
     return Settings.from_env()
+
+
+def load_settings_or_exit() -> Settings:
+    """Settings for a command that starts: a bad setting is one line on stderr, not a traceback."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -17,7 +17,7 @@ import redis
 from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from config.settings import SettingsError, load_settings
+from config.settings import load_settings_or_exit
 
 VAR = Path(__file__).resolve().parent.parent / "var"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -31,11 +31,7 @@ def answers(url: str) -> bool:
 
 
 def main() -> int:
-    try:
-        url = load_settings().redis_url
-    except SettingsError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    url = load_settings_or_exit().redis_url
     if answers(url):
         print(f"redis: using the server at {url}")
         return 0

@@ -20,18 +20,15 @@ from config.settings import Settings
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine with pool and timeout settings for the configured backend."""
-    options: dict[str, Any] = {"pool_pre_ping": settings.db_pool_pre_ping}
-    if settings.is_sqlite:
-        # busy timeout: writers queue behind each other instead of failing
-        # with "database is locked".
-        options["connect_args"] = {"timeout": settings.db_connect_timeout}
-    else:
-        options.update(
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout,
-            connect_args={"timeout": settings.db_connect_timeout},
-        )
+    options: dict[str, Any] = {
+        "pool_pre_ping": settings.db_pool_pre_ping,
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        # For SQLite this is the busy timeout: writers queue behind each other
+        # instead of failing with "database is locked".
+        "connect_args": {"timeout": settings.db_connect_timeout},
+    }
     engine = create_async_engine(settings.database_url, **options)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

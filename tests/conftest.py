@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from flask import Flask
 
 from config.settings import Settings
 from tests.support.live import LiveServer
@@ -57,11 +58,13 @@ def make_server(
     """Start live servers with custom settings; all are stopped after the test."""
     started: list[LiveServer] = []
 
-    def start(database_url: str | None = None, **overrides: object) -> LiveServer:
+    def start(
+        database_url: str | None = None, configure: Callable[[Flask], None] | None = None, **overrides: object
+    ) -> LiveServer:
         if database_url is None:
             database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'service.db'}"
             migrate(database_url)
-        server = LiveServer(base_settings(database_url, redis_url, **overrides))
+        server = LiveServer(base_settings(database_url, redis_url, **overrides), configure)
         started.append(server)
         return server
 

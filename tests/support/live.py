@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import httpx
+from flask import Flask
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
@@ -21,9 +23,12 @@ from tests.support.processes import free_port, wait_until
 
 
 class LiveServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, configure: Callable[[Flask], None] | None = None) -> None:
         self.settings = settings
-        self.asgi = ServiceAsgi(create_app(settings))
+        app = create_app(settings)
+        if configure is not None:
+            configure(app)  # tests may add routes, e.g. one that fails on purpose
+        self.asgi = ServiceAsgi(app)
         self.runtime = self.asgi.runtime
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

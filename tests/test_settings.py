@@ -1,0 +1,88 @@
+"""Settings come from the environment; production refuses a weak secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from config.settings import DEV_SECRET, Settings, SettingsError
+from tests.support.processes import ROOT
+
+STRONG = "s" * 48
+
+
+def test_every_setting_can_be_overridden_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": "postgresql+asyncpg://db/app",
+            "REDIS_URL": "redis://cache:6380/2",
+            "HOST": "0.0.0.0",
+            "PORT": "9000",
+            "WORKERS": "4",
+            "BCRYPT_ROUNDS": "10",
+            "ACCESS_TOKEN_TTL": "60",
+            "REFRESH_TOKEN_TTL": "3600",
+        }
+    )
+    assert (settings.database_url, settings.redis_url) == (
+        "postgresql+asyncpg://db/app",
+        "redis://cache:6380/2",
+    )
+    assert (settings.host, settings.port, settings.workers) == ("0.0.0.0", 9000, 4)
+    assert (settings.bcrypt_rounds, settings.access_token_ttl, settings.refresh_token_ttl) == (10, 60, 3600)
+
+
+def test_defaults_serve_locally_on_sqlite() -> None:
+    settings = Settings.from_env({})
+    assert settings.app_env == "development"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.is_sqlite
+    assert settings.bcrypt_rounds == 12
+
+
+@pytest.mark.parametrize(
+    ("environ", "mentions"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS"),
+        ({"ACCESS_TOKEN_TTL": "7200", "REFRESH_TOKEN_TTL": "60"}, "ACCESS_TOKEN_TTL"),
+    ],
+)
+def test_invalid_values_are_named(environ: dict[str, str], mentions: str) -> None:
+    with pytest.raises(SettingsError, match=mentions):
+        Settings.from_env(environ)
+
+
+@pytest.mark.parametrize("secret", [None, "", "short", DEV_SECRET])
+def test_production_refuses_a_missing_short_or_default_secret(secret: str | None) -> None:
+    environ = {"APP_ENV": "production"}
+    if secret is not None:
+        environ["SECRET_KEY"] = secret
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        Settings.from_env(environ)
+
+
+def test_production_accepts_a_strong_secret() -> None:
+    assert Settings.from_env({"APP_ENV": "production", "SECRET_KEY": STRONG}).is_production
+
+
+def test_the_server_refuses_to_start_with_one_line_saying_what_to_set() -> None:
+    environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "APP_ENV")}
+    environ |= {"APP_ENV": "production", "PORT": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "hypercorn", "--config", "python:config.hypercorn", "asgi:app"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("configuration error: SECRET_KEY must be set")
