@@ -68,5 +68,5 @@ def _field_error(detail: ErrorDetails) -> dict[str, str]:
 
 def _json_reason(error: ValueError) -> str:
     if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg} at line {error.lineno} column {error.colno}"
+        return f"{error.msg} (line {error.lineno}, column {error.colno})"
     return "it is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)

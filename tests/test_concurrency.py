@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import httpx
+import redis
 
 from tests.factories import PASSWORD, logged_in_user, register
 from tests.support.live import LiveServer
@@ -73,3 +74,40 @@ def test_the_async_views_run_on_the_servers_loop(make_server: Callable[..., Live
     # The runtime refuses any other loop, so a served request proves the view
     # ran on the loop that lifespan opened the pools on: hypercorn's.
     assert server.runtime.loop is server.loop
+
+
+def _commands(store: redis.Redis) -> dict[str, int]:
+    stats = store.info("commandstats")
+    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+
+def test_an_authenticated_request_costs_one_redis_command(
+    make_server: Callable[..., LiveServer], redis_url: str
+) -> None:
+    server = make_server()
+    store = redis.Redis.from_url(redis_url)
+    with httpx.Client(base_url=server.url) as client:
+        account = logged_in_user(client)
+        before = _commands(store)
+        for _ in range(25):
+            assert client.get(ME, headers=account.auth).status_code == 200
+        after = _commands(store)
+    spent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    spent.pop("info", None)  # our own INFO call
+    spent.pop("ping", None)  # redis-py's periodic health check of an idle connection
+    assert spent == {"hget": 25}
+
+
+def test_pools_are_closed_when_the_server_stops(make_server: Callable[..., LiveServer]) -> None:
+    server = make_server()
+    assert httpx.get(f"{server.url}/readyz").status_code == 200  # opens a connection to each
+    db_pool = server.runtime._db.engine.pool
+    redis_pool = server.runtime._redis.connection_pool
+    assert db_pool.checkedin() >= 1
+    assert any(c.is_connected for c in redis_pool._available_connections)
+
+    server.stop()
+
+    assert server.runtime.loop is None
+    assert db_pool.checkedin() == 0
+    assert not any(c.is_connected for c in redis_pool._available_connections)
