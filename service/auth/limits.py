@@ -1,0 +1,62 @@
+"""Brute-force limits on password checks, counted in Redis so every instance shares them.
+
+Two fixed-window counters per attempt: one for the account and one for the
+client IP. An attacker hammering one account exhausts that account's and
+their own IP's budget, never another account's from another address. The
+attempt is counted before the password is checked, atomically, so concurrent
+guesses cannot slip past the limit, and a blocked guess costs no bcrypt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from redis.asyncio import Redis
+
+from config.settings import Settings
+from service.errors import TooManyRequests
+
+# KEYS: the counters; ARGV[1]: the window; ARGV[2..]: each counter's limit.
+# Returns 0 when the attempt is allowed (and counted), else the seconds until
+# the first exhausted counter resets.
+_TAKE = """
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
+    local ttl = redis.call('TTL', key)
+    if ttl < 0 then
+      redis.call('EXPIRE', key, ARGV[1])
+      ttl = tonumber(ARGV[1])
+    end
+    return math.max(ttl, 1)
+  end
+end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return 0
+"""
+
+
+def account_key(username: str) -> str:
+    # Hashed: a login may name any string, and the key's size must not follow it.
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    return f"auth:limit:account:{digest}"
+
+
+def ip_key(ip: str) -> str:
+    return f"auth:limit:ip:{ip}"
+
+
+async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: str) -> None:
+    """Count a password attempt for the account and the IP; 429 once either is exhausted."""
+    script = redis.register_script(_TAKE)
+    keys = [account_key(username), ip_key(ip)]
+    limits = [settings.login_max_per_account, settings.login_max_per_ip]
+    wait = int(await script(keys=keys, args=[settings.login_window, *limits]))
+    if wait:
+        raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds.", retry_after=wait)
+
+
+async def clear_account(redis: Redis, username: str) -> None:
+    """A correct password ends the account's count: its owner is not locked out by old failures."""
+    await redis.delete(account_key(username))
