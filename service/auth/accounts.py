@@ -35,7 +35,7 @@ async def check_credentials(rt: Runtime, form: Credentials, client: ClientInfo) 
     user_id, password_hash = found if found is not None else (None, None)
     if not await rt.passwords.verify(form.password, password_hash) or user_id is None:
         raise Unauthorized("Invalid username or password.")
-    await limits.clear_account(rt.redis, form.username)
+    await limits.refund_attempt(rt.redis, username=form.username, ip=client.ip)
     return user_id
 
 
@@ -119,7 +119,7 @@ async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, 
     await limits.count_attempt(rt.redis, rt.settings, username=username, ip=client.ip)
     if not await rt.passwords.verify(form.current_password, password_hash):
         raise Forbidden("The current password is wrong.")
-    await limits.clear_account(rt.redis, username)
+    await limits.refund_attempt(rt.redis, username=username, ip=client.ip)
     if form.new_password.lower() == username.lower():
         message = "must not be the username"
         raise ValidationFailed(

@@ -1,10 +1,12 @@
 """Brute-force limits on password checks, counted in Redis so every instance shares them.
 
-Two fixed-window counters per attempt: one for the account and one for the
-client IP. An attacker hammering one account exhausts that account's and
-their own IP's budget, never another account's from another address. The
-attempt is counted before the password is checked, atomically, so concurrent
-guesses cannot slip past the limit, and a blocked guess costs no bcrypt.
+Two fixed-window counters of failed attempts: one for the account and one
+for the client IP. An attacker hammering one account exhausts that account's
+and their own IP's budget, never another account's from another address.
+Each attempt is counted before the password is checked, atomically, so
+concurrent guesses cannot slip past the limit and a blocked guess costs no
+bcrypt; a correct password refunds its attempt, so only failures add up and
+a busy office behind one address is not throttled by its own logins.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ end
 return 0
 """
 
+# Never below zero, and never on a counter that has expired meanwhile: DECR
+# would recreate it without a TTL.
+_REFUND = """
+for _, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('GET', key) or '0')
+  if n > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
 
 def account_key(username: str) -> str:
     # Hashed: a login may name any string, and the key's size must not follow it.
@@ -57,6 +69,7 @@ async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: 
         raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds.", retry_after=wait)
 
 
-async def clear_account(redis: Redis, username: str) -> None:
-    """A correct password ends the account's count: its owner is not locked out by old failures."""
-    await redis.delete(account_key(username))
+async def refund_attempt(redis: Redis, *, username: str, ip: str) -> None:
+    """Take back a counted attempt whose password was right."""
+    script = redis.register_script(_REFUND)
+    await script(keys=[account_key(username), ip_key(ip)])
