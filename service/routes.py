@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service.auth.resources import Login, Logout, LogoutAll, Refresh, Register, SessionItem, Sessions
+from service.auth.resources import (
+    CookieSession,
+    Login,
+    Logout,
+    LogoutAll,
+    Refresh,
+    Register,
+    SessionItem,
+    Sessions,
+)
 from service.health import Health, Ready
 from service.resources import Api
 from service.users.resources import Me, Password
@@ -21,6 +30,7 @@ def register_routes(app: Flask) -> None:
     api.add_resource(LogoutAll, f"{API}/auth/logout-all", endpoint="logout_all")
     api.add_resource(Sessions, f"{API}/auth/sessions", endpoint="sessions")
     api.add_resource(SessionItem, f"{API}/auth/sessions/<string:session_id>", endpoint="session_item")
+    api.add_resource(CookieSession, f"{API}/session", endpoint="cookie_session")
     api.add_resource(Me, f"{API}/users/me", endpoint="me")
     api.add_resource(Password, f"{API}/users/me/password", endpoint="password")
     api.add_resource(Health, "/healthz", endpoint="healthz")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service import runtime
-from service.auth import accounts
+from service.auth import accounts, cookies
 from service.auth.guard import authenticated, client_info, principal
 from service.auth.schemas import Credentials, RefreshRequest, UserCreate
 from service.resources import AsyncResource, no_content
@@ -64,4 +64,18 @@ class SessionItem(AsyncResource):
 
     async def delete(self, session_id: str) -> Any:
         await accounts.end_session_of(runtime.current(), principal(), session_id)
+        return no_content()
+
+
+class CookieSession(AsyncResource):
+    """A browser's login: the session cookie plus a CSRF token for unsafe methods."""
+
+    method_decorators = {"delete": [authenticated]}
+
+    async def post(self) -> Any:
+        csrf = await cookies.log_in(runtime.current(), parse_body(Credentials), client_info())
+        return csrf.model_dump(), 200, NO_STORE
+
+    async def delete(self) -> Any:
+        await cookies.log_out(runtime.current(), principal())
         return no_content()
