@@ -6,6 +6,7 @@ from flask import Flask
 
 from service.auth.resources import Login, Logout, Register
 from service.health import Health, Ready
+from service.notes.resources import NoteItem, NoteList
 from service.resources import Api
 from service.users.resources import Me
 
@@ -18,5 +19,7 @@ def register_routes(app: Flask) -> None:
     api.add_resource(Login, f"{API}/auth/login", endpoint="login")
     api.add_resource(Logout, f"{API}/auth/logout", endpoint="logout")
     api.add_resource(Me, f"{API}/users/me", endpoint="me")
+    api.add_resource(NoteList, f"{API}/notes", endpoint="notes")
+    api.add_resource(NoteItem, f"{API}/notes/<int:note_id>", endpoint="note")
     api.add_resource(Health, "/healthz", endpoint="healthz")
     api.add_resource(Ready, "/readyz", endpoint="readyz")
