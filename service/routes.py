@@ -7,6 +7,7 @@ from flask import Flask
 from service.auth.resources import Login, Logout, Register
 from service.health import Health, Ready
 from service.notes.resources import NoteItem, NoteList
+from service.openapi import docs
 from service.resources import Api
 from service.users.resources import Me
 
@@ -23,3 +24,6 @@ def register_routes(app: Flask) -> None:
     api.add_resource(NoteItem, f"{API}/notes/<int:note_id>", endpoint="note")
     api.add_resource(Health, "/healthz", endpoint="healthz")
     api.add_resource(Ready, "/readyz", endpoint="readyz")
+    app.add_url_rule("/openapi.json", "openapi", docs.openapi_json)
+    app.add_url_rule("/docs", "docs", docs.docs_page)
+    app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", docs.docs_asset)

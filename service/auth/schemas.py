@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -45,3 +46,44 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
+
+
+class RefreshRequest(BaseModel):
+    """A refresh: the refresh token to spend for a new pair."""
+
+    model_config = ConfigDict(strict=True)
+
+    refresh_token: str
+
+
+class PasswordChange(BaseModel):
+    """A new password for the caller; the current one proves it is them."""
+
+    model_config = ConfigDict(strict=True)
+
+    current_password: str
+    new_password: str = Field(min_length=8)
+
+    @field_validator("new_password")
+    @classmethod
+    def _password_bytes(cls, password: str) -> str:
+        if len(password.encode()) > MAX_PASSWORD_BYTES:
+            raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+        return password
+
+
+class SessionPublic(BaseModel):
+    """One of the caller's login sessions."""
+
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    user_agent: str
+    ip: str
+    current: bool
+
+
+class CsrfToken(BaseModel):
+    """The answer to a cookie login: send it back as ``X-CSRF-Token`` on unsafe methods."""
+
+    csrf_token: str
