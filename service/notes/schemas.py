@@ -16,8 +16,8 @@ DEFAULT_LIMIT = 20
 # PostgreSQL's text cannot hold NUL; refusing it keeps both backends alike.
 NO_NUL = r"^[^\x00]*$"
 
-Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE, pattern=NO_NUL)]
-Body = Annotated[str, Field(max_length=MAX_BODY, pattern=NO_NUL)]
+Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE, pattern=NO_NUL, examples=["Groceries"])]
+Body = Annotated[str, Field(max_length=MAX_BODY, pattern=NO_NUL, examples=["eggs, milk, bread"])]
 
 
 def _drop_defaults(schema: dict[str, Any]) -> None:
