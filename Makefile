@@ -47,3 +47,12 @@ stop-redis:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# --- Scale out (issue 5) ---
+# The whole suite on PostgreSQL: each run creates its own databases (a
+# migrated template copied per test) and drops them.
+TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: test-postgres
+test-postgres: install-dev
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)

@@ -50,6 +50,13 @@ class Settings:
     graceful_timeout: float = 10.0
     read_timeout: int = 30
     keep_alive_timeout: float = 5.0
+    # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
+    # PostgreSQL cancels a statement running longer than this (seconds, 0 =
+    # never): one runaway query must not hold a pooled connection for good.
+    db_statement_timeout: float = 30.0
+    # Seconds after which a pooled connection is replaced (-1 = never), below
+    # the idle cut-off of firewalls and PgBouncer-style proxies.
+    db_pool_recycle: int = 1800
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +82,10 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
     def validated(self) -> Settings:
         """Check cross-field rules; production refuses a weak or default secret."""
         if self.app_env not in ENVIRONMENTS:
@@ -93,6 +104,11 @@ class Settings:
         for name in ("access_token_ttl", "refresh_token_ttl", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")
+        for name in ("db_pool_size", "db_pool_timeout", "db_connect_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be a positive number")
+        if self.db_max_overflow < 0 or self.db_statement_timeout < 0:
+            raise SettingsError("DB_MAX_OVERFLOW and DB_STATEMENT_TIMEOUT must not be negative")
         if self.access_token_ttl > self.refresh_token_ttl:
             raise SettingsError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
         return self
