@@ -9,17 +9,20 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from flask import Flask
 
 from config.settings import Settings
-from tests.support.databases import Databases
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer, migrate
 
 pytest_plugins = ["tests.support.databases"]  # databases, database_url
+
+if TYPE_CHECKING:
+    from tests.support.databases import Databases
 
 
 @pytest.fixture(scope="session")
