@@ -19,7 +19,7 @@ from config.settings import Settings
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer, migrate
 
-pytest_plugins = ["tests.support.databases"]  # databases, database_url
+pytest_plugins = ["tests.support.databases", "tests.support.instances"]
 
 if TYPE_CHECKING:
     from tests.support.databases import Databases
