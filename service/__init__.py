@@ -6,6 +6,7 @@ from flask import Flask
 
 from config.settings import Settings, load_settings
 from service.errors import register_error_handlers
+from service.proxies import register_proxies
 from service.request_ids import register_request_ids
 from service.routes import register_routes
 from service.runtime import Runtime
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.compact = True
     app.extensions["service.runtime"] = Runtime(settings)
+    register_proxies(app, settings)
     register_request_ids(app)
     register_error_handlers(app)
     register_routes(app)

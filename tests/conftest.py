@@ -19,7 +19,7 @@ from config.settings import Settings
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer, migrate
 
-pytest_plugins = ["tests.support.databases", "tests.support.instances"]
+pytest_plugins = ["tests.support.databases", "tests.support.instances", "tests.support.nginx"]
 
 if TYPE_CHECKING:
     from tests.support.databases import Databases
