@@ -50,6 +50,12 @@ class Settings:
     graceful_timeout: float = 10.0
     read_timeout: int = 30
     keep_alive_timeout: float = 5.0
+    # --- Faults, limits and observability (issue 6) ---
+    # Seconds the service waits for any one database command before giving
+    # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
+    # The server-side statement timeout cannot help when the network itself
+    # swallows the bytes; this client-side one can.
+    db_command_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

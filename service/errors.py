@@ -61,7 +61,14 @@ class ValidationFailed(ServiceError):
 
 
 class DependencyDown(ServiceError):
+    """Redis or the database cannot be reached; ``dependency`` names which."""
+
     status = 503
+    headers = {"Retry-After": "1"}
+
+    def __init__(self, detail: str | None = None, *, dependency: str | None = None):
+        super().__init__(detail)
+        self.dependency = dependency
 
 
 def problem(

@@ -18,6 +18,8 @@ bytes they swallowed are lost, and listens again on the same port.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import socket
 import struct
 import threading
@@ -26,7 +28,12 @@ from contextlib import contextmanager
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.support.processes import free_port
+import pytest
+from sqlalchemy import URL, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.support.processes import free_port, migrate
 
 Mode = Literal["pass", "refuse", "reset", "hang"]
 MODES = ("pass", "refuse", "reset", "hang")
@@ -159,3 +166,40 @@ class _Link:
 
 
 _DEFAULT_PORTS = {"redis": 6379, "postgresql": 5432}
+
+
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test's own, dropped afterwards.
+
+    On TEST_DATABASE_URL's server, else the machine's at 127.0.0.1:5432; skips
+    the test when neither answers. Only what the fault tests need: the suite's
+    general PostgreSQL fixtures live elsewhere.
+    """
+    admin = make_url(os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES).set(database="postgres")
+    name = f"faults_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        _admin(admin, f'CREATE DATABASE "{name}"')
+    except (OSError, SQLAlchemyError) as error:
+        pytest.skip(f"no PostgreSQL to cut: {type(error).__name__}")
+    try:
+        url = admin.set(database=name).render_as_string(hide_password=False)
+        migrate(url)
+        yield url
+    finally:
+        _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(url: URL, statement: str) -> None:
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
