@@ -18,6 +18,8 @@ from config.settings import Settings
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer, migrate
 
+pytest_plugins = ["tests.support.served"]  # serve_process (issue 6)
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
