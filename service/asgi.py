@@ -65,10 +65,12 @@ class ServiceAsgi:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                log.info("pools open")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.close()
                 self.executor.shutdown(wait=False)
+                log.info("pools closed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
