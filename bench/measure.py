@@ -132,12 +132,13 @@ def seed(base: str, password: str, login_users: int) -> Seed:
     return Seed(base, token, notes, bodies)
 
 
-def loads(seed: Seed, scenario: str) -> list[Load]:
+def loads(seed: Seed, scenario: str, with_variant: bool = False) -> list[Load]:
     auth = {"BENCH_AUTH": f"Bearer {seed.token}"}
     note = json.dumps({"title": "benchmark note", "body": "b" * 200})
     result = []
     for conns in (64, 512):
-        result.append(Load("GET /users/me", "GET", ME, conns, ["service", "floor", "sync"], auth))
+        targets = ["service", "floor", "sync"] + (["variant"] if with_variant else [])
+        result.append(Load("GET /users/me", "GET", ME, conns, targets, auth))
     for conns in (64, 512):
         result.append(Load("GET /notes", "GET", NOTES, conns, ["service"], auth, seed.notes))
         post = {**auth, "BENCH_METHOD": "POST", "BENCH_BODY": note}
@@ -145,7 +146,9 @@ def loads(seed: Seed, scenario: str) -> list[Load]:
     if scenario == "local":
         login = {"BENCH_METHOD": "POST", "BENCH_BODIES": "\n".join(seed.login_bodies)}
         result.append(Load("POST /auth/login", "POST", LOGIN, 8, ["service"], login))
-    return result
+    # BENCH_ONLY="GET /users/me" keeps the loads whose name contains it (quicker A/B runs).
+    only = os.environ.get("BENCH_ONLY")
+    return [load for load in result if not only or only in f"{load.endpoint} @{load.conns}"]
 
 
 def wrk(port: int, load: Load, duration: float, stop_after: int = 0) -> dict:
@@ -291,7 +294,7 @@ def table(rows: list[Row]) -> str:
         ratios = []
         for reference in ("floor", "sync"):
             other = by_key.get((row.scenario, reference, row.endpoint, row.conns))
-            ok = row.target == "service" and other is not None and row.rps and other.rps
+            ok = row.target in ("service", "variant") and other is not None and row.rps and other.rps
             ratios.append(f"{row.rps / other.rps:.2f}" if ok else "")  # type: ignore[operator]
         if row.target == "bcrypt":
             login = by_key.get((row.scenario, "service", "POST /auth/login", 8))

@@ -11,7 +11,9 @@ Scenario ``hop`` repeats it with Redis and PostgreSQL behind a proxy adding
 Environment: BENCH_DURATION (seconds per run, 10), BENCH_RUNS (3),
 BENCH_SCENARIOS ("local hop"), BENCH_PG (an admin URL of a PostgreSQL server,
 ``postgresql://postgres@127.0.0.1:5432/postgres``; without one, SQLite and no
-hop scenario), BENCH_WORKERS (2), SOAK=1 (add the 200,000-request soak).
+hop scenario), BENCH_WORKERS (2), BENCH_ONLY (run only the loads whose
+"endpoint @conns" contains it), BENCH_VARIANT ("NAME=value ...": also run
+the service with these settings, as target "variant", for A/B), SOAK=1 (add the 200,000-request soak).
 """
 
 from __future__ import annotations
@@ -100,8 +102,12 @@ def run_scenario(scenario: str, pg_admin: str, soak: bool) -> list[measure.Row]:
         floor = start(hypercorn("floor", "bench.floor_app:app", env))
         sync = start(gunicorn("sync", "bench.sync_app:app", env))
         targets = {"service": service, "floor": floor, "sync": sync}
+        variant = os.environ.get("BENCH_VARIANT")
+        if variant:  # e.g. "WSGI_MODE=threads": the same service with other settings, side by side
+            overrides = dict(item.split("=", 1) for item in variant.split())
+            targets["variant"] = start(hypercorn("variant", "asgi:app", {**env, **overrides}))
         seed = measure.seed(f"http://127.0.0.1:{service.port}", PASSWORD, LOGIN_USERS)
-        loads = measure.loads(seed, scenario)
+        loads = measure.loads(seed, scenario, with_variant="variant" in targets)
         for target, process in targets.items():
             measure.warm_up(process, seed, target)
         rows = measure.drive(scenario, loads, targets, DURATION, RUNS)

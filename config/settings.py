@@ -50,6 +50,11 @@ class Settings:
     graceful_timeout: float = 10.0
     read_timeout: int = 30
     keep_alive_timeout: float = 5.0
+    # --- Performance (issue 7) ---
+    # Where Flask's synchronous layer runs: "loop" (in a greenlet on the event
+    # loop: no thread hops, see service/bridge.py) or "threads" (on the
+    # WSGI_THREADS pool, for synchronous code that does blocking I/O).
+    wsgi_mode: str = "loop"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +90,8 @@ class Settings:
                 "characters when APP_ENV=production "
                 '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        if self.wsgi_mode not in ("loop", "threads"):
+            raise SettingsError(f"WSGI_MODE must be 'loop' or 'threads', not {self.wsgi_mode!r}")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
         for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
