@@ -79,3 +79,8 @@ def test_the_bridge_awaits_and_throws_into_the_synchronous_code() -> None:
 def test_an_unknown_wsgi_mode_is_refused() -> None:
     with pytest.raises(SettingsError, match="WSGI_MODE"):
         Settings.from_env({"WSGI_MODE": "fibers"})
+
+
+def test_an_unknown_worker_class_is_refused() -> None:
+    with pytest.raises(SettingsError, match="WORKER_CLASS"):
+        Settings.from_env({"WORKER_CLASS": "trio"})
