@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from service.auth import limits
 from service.auth.schemas import Credentials, PasswordChange, SessionPublic, TokenPair, UserCreate
 from service.auth.sessions import (
@@ -90,8 +92,8 @@ async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
     return [
         SessionPublic(
             id=r.id,
-            created_at=r.created_at,  # type: ignore[arg-type]
-            last_seen_at=r.last_seen_at,  # type: ignore[arg-type]
+            created_at=datetime.fromisoformat(r.created_at),
+            last_seen_at=datetime.fromisoformat(r.last_seen_at),
             user_agent=r.user_agent,
             ip=r.ip,
             current=r.id == caller.session_id,

@@ -13,13 +13,16 @@ Keys, each with a TTL no longer than the login it protects:
   and logging out everywhere need not scan Redis. Its TTL is renewed to the
   full session lifetime whenever a member is, so it outlives every member.
 
-Every revocation goes through ``end_session`` or ``end_sessions``.
+Every revocation goes through ``end_session``, ``end_sessions`` or, for a
+reused refresh token, ``rotate_refresh`` (the check and the revocation must
+be one atomic script there).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import IntEnum
 
 from redis.asyncio import Redis
 
@@ -109,7 +112,7 @@ class SessionRecord:
     ip: str
 
 
-class Rotation:
+class Rotation(IntEnum):
     """What spending a refresh token did."""
 
     ROTATED = 1
@@ -174,12 +177,12 @@ async def touch_session(redis: Redis, *, user_id: int, session_id: str) -> bool:
     return found == 1
 
 
-async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> int:
+async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> Rotation:
     """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
     script = redis.register_script(_ROTATE)
     keys = [session_key(claims.session_id), user_sessions_key(claims.user_id)]
     args = [str(claims.user_id), claims.token_id, new_refresh_id, utcnow().isoformat(), ttl]
-    return int(await script(keys=keys, args=[*args, claims.session_id]))
+    return Rotation(await script(keys=keys, args=[*args, claims.session_id]))
 
 
 async def end_session(redis: Redis, *, user_id: int, session_id: str) -> bool:
