@@ -182,3 +182,28 @@ def test_a_redis_restart_without_persistence_fails_safe_and_the_service_reconnec
     _assert_all_refused(isolated, requests)
     account = log_in(isolated, register(isolated))
     assert isolated.get(ME, headers=account.auth).status_code == 200
+
+
+def test_with_redis_down_every_auth_endpoint_answers_503(
+    isolated: httpx.Client, private_redis: RedisServer
+) -> None:
+    account = log_in(isolated, register(isolated))
+    credentials = {"username": account.username, "password": PASSWORD}
+    change = {"current_password": PASSWORD, "new_password": "another password"}
+    private_redis.stop()
+    requests = [
+        ("POST", "/api/v1/auth/login", {"json": credentials}),
+        ("POST", SESSION, {"json": credentials}),
+        ("POST", REFRESH, {"json": {"refresh_token": account.refresh_token}}),
+        ("GET", ME, {"headers": account.auth}),
+        ("GET", "/api/v1/auth/sessions", {"headers": account.auth}),
+        ("DELETE", f"/api/v1/auth/sessions/{'0' * 32}", {"headers": account.auth}),
+        ("POST", "/api/v1/auth/logout", {"headers": account.auth}),
+        ("POST", "/api/v1/auth/logout-all", {"headers": account.auth}),
+        ("PUT", "/api/v1/users/me/password", {"headers": account.auth, "json": change}),
+        ("DELETE", SESSION, {"headers": cookie("some-cookie-id", "token")}),
+    ]
+    for method, path, options in requests:
+        response = isolated.request(method, path, **options)
+        assert response.status_code == 503, (method, path, response.text)
+        assert response.headers["Content-Type"] == "application/problem+json"
