@@ -15,6 +15,8 @@ from service.auth.resources import (
     Sessions,
 )
 from service.health import Health, Ready
+from service.notes.resources import NoteItem, NoteList
+from service.openapi import docs
 from service.resources import Api
 from service.users.resources import Me, Password
 
@@ -33,5 +35,10 @@ def register_routes(app: Flask) -> None:
     api.add_resource(CookieSession, f"{API}/session", endpoint="cookie_session")
     api.add_resource(Me, f"{API}/users/me", endpoint="me")
     api.add_resource(Password, f"{API}/users/me/password", endpoint="password")
+    api.add_resource(NoteList, f"{API}/notes", endpoint="notes")
+    api.add_resource(NoteItem, f"{API}/notes/<int:note_id>", endpoint="note")
     api.add_resource(Health, "/healthz", endpoint="healthz")
     api.add_resource(Ready, "/readyz", endpoint="readyz")
+    app.add_url_rule("/openapi.json", "openapi", docs.openapi_json)
+    app.add_url_rule("/docs", "docs", docs.docs_page)
+    app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", docs.docs_asset)

@@ -53,6 +53,8 @@ class TokenPair(BaseModel):
 
 
 class RefreshRequest(BaseModel):
+    """A refresh: the refresh token to spend for a new pair."""
+
     model_config = ConfigDict(strict=True)
 
     refresh_token: str
