@@ -264,3 +264,16 @@ def test_redis_failing_while_saving_the_cookie_session_is_503(
         response = cookie_log_in(client, account)
         assert response.status_code == 503
         assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_every_authenticated_endpoint_takes_the_cookie_with_csrf_on_writes(client: httpx.Client) -> None:
+    sid, csrf = browser(client, register(client))
+    note = {"title": "from a browser", "body": "cookie and CSRF token"}
+    assert client.post("/api/v1/notes", json=note, headers=with_cookie(sid)).status_code == 403
+    created = client.post("/api/v1/notes", json=note, headers=with_cookie(sid, csrf))
+    assert created.status_code == 201
+    location = created.headers["Location"]
+    assert client.get(location, headers=with_cookie(sid)).status_code == 200
+    assert client.patch(location, json={"title": "x"}, headers=with_cookie(sid)).status_code == 403
+    assert client.delete(location, headers=with_cookie(sid)).status_code == 403
+    assert client.delete(location, headers=with_cookie(sid, csrf)).status_code == 204
