@@ -53,6 +53,7 @@ async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPai
         session_id=session_id,
         user_id=user_id,
         ttl=settings.refresh_token_ttl,
+        limit=settings.max_sessions_per_user,
         client=client,
         refresh_id=claims.token_id,
     )

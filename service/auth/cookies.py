@@ -113,6 +113,7 @@ async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToke
         session_id=session_id,
         user_id=user_id,
         ttl=rt.settings.refresh_token_ttl,
+        limit=rt.settings.max_sessions_per_user,
         client=client,
         cookie_key=interface.store_key(session.sid),  # type: ignore[attr-defined]
     )

@@ -9,9 +9,11 @@ Keys, each with a TTL no longer than the login it protects:
 
 * ``auth:session:{sid}``: a hash (uid, created_at, seen, ua, ip; ``rt`` the
   live refresh token's id; ``fs`` the Flask-Session key of a cookie login).
-* ``auth:user:{uid}:sessions``: the set of a user's session ids, so listing
-  and logging out everywhere need not scan Redis. Its TTL is renewed to the
-  full session lifetime whenever a member is, so it outlives every member.
+* ``auth:user:{uid}:sessions``: a sorted set of the user's session ids by
+  creation time, so listing and logging out everywhere need not scan Redis.
+  Its TTL is renewed to the full session lifetime whenever a member's is, so
+  it outlives every member. At most ``MAX_SESSIONS_PER_USER`` members: a new
+  login beyond that ends the oldest, so no user's sessions grow without bound.
 
 Every revocation goes through ``end_session``, ``end_sessions`` or, for a
 reused refresh token, ``rotate_refresh`` (the check and the revocation must
@@ -41,6 +43,27 @@ redis.call('HSET', KEYS[1], 'seen', ARGV[2])
 return 1
 """
 
+# Record a login and end the oldest sessions beyond the user's limit.
+# KEYS[1] the session, KEYS[2] the index; ARGV: ttl, limit, score, sid,
+# session key prefix, then the record's field/value pairs.
+_START = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+if excess > 0 then
+  for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
+    local key = ARGV[5] .. sid
+    local fs = redis.call('HGET', key, 'fs')
+    if fs then redis.call('DEL', fs) end
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[2], sid)
+  end
+end
+return excess
+"""
+
 # Spend the presented refresh token. Atomic, so two concurrent refreshes with
 # one token cannot both see it live: the loser sees a spent token, which is
 # treated as theft and revokes the whole session.
@@ -50,7 +73,7 @@ if s[1] ~= ARGV[1] then return 0 end
 if s[2] ~= ARGV[2] then
   redis.call('DEL', KEYS[1])
   if s[3] then redis.call('DEL', s[3]) end
-  redis.call('SREM', KEYS[2], ARGV[6])
+  redis.call('ZREM', KEYS[2], ARGV[6])
   return -1
 end
 redis.call('HSET', KEYS[1], 'rt', ARGV[3], 'seen', ARGV[4])
@@ -62,7 +85,7 @@ return 1
 # End one session if it belongs to the user; its cookie record goes with it.
 _END_ONE = """
 local s = redis.call('HMGET', KEYS[1], 'uid', 'fs')
-redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
 if s[1] ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if s[2] then redis.call('DEL', s[2]) end
@@ -72,13 +95,13 @@ return 1
 # End every session of the user but ARGV[2] (empty: all of them).
 _END_ALL = """
 local ended = 0
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if sid ~= ARGV[2] then
     local key = ARGV[1] .. sid
     local fs = redis.call('HGET', key, 'fs')
     if fs then redis.call('DEL', fs) end
     ended = ended + redis.call('DEL', key)
-    redis.call('SREM', KEYS[1], sid)
+    redis.call('ZREM', KEYS[1], sid)
   end
 end
 return ended
@@ -139,16 +162,17 @@ async def start_session(
     session_id: str,
     user_id: int,
     ttl: int,
+    limit: int,
     client: ClientInfo,
     refresh_id: str = "",
     cookie_key: str = "",
 ) -> None:
-    """Record a new login session; it lives as long as its refresh token."""
-    now = utcnow().isoformat()
-    record = {
+    """Record a new login session, living as long as its refresh token; at most ``limit`` per user."""
+    now = utcnow()
+    record: dict[str, str | int] = {
         "uid": user_id,
-        "created_at": now,
-        "seen": now,
+        "created_at": now.isoformat(),
+        "seen": now.isoformat(),
         "ua": client.user_agent[:_MAX_USER_AGENT],
         "ip": client.ip,
     }
@@ -156,13 +180,10 @@ async def start_session(
         record["rt"] = refresh_id
     if cookie_key:
         record["fs"] = cookie_key
-    key, index = session_key(session_id), user_sessions_key(user_id)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping=record)
-        pipe.expire(key, ttl)
-        pipe.sadd(index, session_id)
-        pipe.expire(index, ttl)
-        await pipe.execute()
+    fields = [item for pair in record.items() for item in pair]
+    script = redis.register_script(_START)
+    keys = [session_key(session_id), user_sessions_key(user_id)]
+    await script(keys=keys, args=[ttl, limit, now.timestamp(), session_id, SESSION_PREFIX, *fields])
 
 
 async def check_session(redis: Redis, claims: Claims) -> bool:
@@ -201,7 +222,7 @@ async def end_sessions(redis: Redis, *, user_id: int, keep: str = "") -> int:
 async def list_sessions(redis: Redis, user_id: int) -> list[SessionRecord]:
     """The user's live sessions, oldest first; ids of expired ones are dropped from the index."""
     index = user_sessions_key(user_id)
-    session_ids = sorted(await redis.smembers(index))
+    session_ids = await redis.zrange(index, 0, -1)
     async with redis.pipeline(transaction=False) as pipe:
         for session_id in session_ids:
             pipe.hgetall(session_key(session_id))
@@ -221,5 +242,5 @@ async def list_sessions(redis: Redis, user_id: int) -> list[SessionRecord]:
             )
         )
     if gone:
-        await redis.srem(index, *gone)
-    return sorted(live, key=lambda s: s.created_at)
+        await redis.zrem(index, *gone)
+    return live
