@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
+from service.auth.password_epochs import EPOCH_TTL
 from tests.factories import PASSWORD, Account, log_in, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
@@ -117,6 +118,7 @@ def _sweep(store: RedisServer, settings: Settings) -> set[str]:
         "auth:user:": settings.refresh_token_ttl,
         "auth:cookie:": settings.refresh_token_ttl,
         "auth:limit:": settings.login_window,
+        "auth:password-epoch:": EPOCH_TTL,
     }
     redis = store.client()
     seen = set()
@@ -137,7 +139,7 @@ def test_no_key_is_ever_left_without_a_ttl(
         flow(isolated)
         seen |= _sweep(private_redis, isolated_server.settings)
     # The sweep looked at every kind of key the service writes.
-    assert seen == {"auth:session:", "auth:user:", "auth:cookie:", "auth:limit:"}
+    assert seen == {"auth:session:", "auth:user:", "auth:cookie:", "auth:limit:", "auth:password-epoch:"}
 
 
 def _live_and_revoked(client: httpx.Client) -> dict[str, tuple[str, str, dict]]:

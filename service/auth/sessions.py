@@ -28,7 +28,9 @@ from enum import IntEnum
 
 from redis.asyncio import Redis
 
+from service.auth.password_epochs import PasswordEpoch
 from service.auth.tokens import Claims
+from service.errors import Unauthorized
 from service.models import utcnow
 
 SESSION_PREFIX = "auth:session:"
@@ -43,11 +45,13 @@ redis.call('HSET', KEYS[1], 'seen', ARGV[2])
 return 1
 """
 
-# Record a login and end the oldest sessions beyond the user's limit.
-# KEYS[1] the session, KEYS[2] the index; ARGV: ttl, limit, score, sid,
-# session key prefix, then the record's field/value pairs.
+# Record a login unless the password changed meanwhile (see password_epochs),
+# and end the oldest sessions beyond the user's limit. KEYS: the session, the
+# index, the password epoch; ARGV: ttl, limit, score, sid, session key prefix,
+# the epoch the login read, then the record's field/value pairs.
 _START = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[6] then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
@@ -61,7 +65,7 @@ if excess > 0 then
     redis.call('ZREM', KEYS[2], sid)
   end
 end
-return excess
+return 1
 """
 
 # Spend the presented refresh token. Atomic, so two concurrent refreshes with
@@ -164,10 +168,14 @@ async def start_session(
     ttl: int,
     limit: int,
     client: ClientInfo,
+    epoch: PasswordEpoch,
     refresh_id: str = "",
     cookie_key: str = "",
 ) -> None:
-    """Record a new login session, living as long as its refresh token; at most ``limit`` per user."""
+    """Record a new login session, living as long as its refresh token; at most ``limit`` per user.
+
+    401 when the password changed after this login read ``epoch``.
+    """
     now = utcnow()
     record: dict[str, str | int] = {
         "uid": user_id,
@@ -182,8 +190,10 @@ async def start_session(
         record["fs"] = cookie_key
     fields = [item for pair in record.items() for item in pair]
     script = redis.register_script(_START)
-    keys = [session_key(session_id), user_sessions_key(user_id)]
-    await script(keys=keys, args=[ttl, limit, now.timestamp(), session_id, SESSION_PREFIX, *fields])
+    keys = [session_key(session_id), user_sessions_key(user_id), epoch.key]
+    args = [ttl, limit, now.timestamp(), session_id, SESSION_PREFIX, epoch.value, *fields]
+    if await script(keys=keys, args=args) != 1:
+        raise Unauthorized("The password changed while logging in; log in again.")
 
 
 async def check_session(redis: Redis, claims: Claims) -> bool:
