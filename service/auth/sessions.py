@@ -47,18 +47,20 @@ return 1
 
 # Record a login unless the password changed meanwhile (see password_epochs),
 # and end the oldest sessions beyond the user's limit. KEYS: the session, the
-# index, the password epoch; ARGV: ttl, limit, score, sid, session key prefix,
-# the epoch the login read, then the record's field/value pairs.
+# index, the password epoch; ARGV: ttl, limit, sid, session key prefix, the
+# epoch the login read, then the record's field/value pairs. Ordered by
+# Redis's clock, not the instances' (which may disagree).
 _START = """
-if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[6] then return -1 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[5] then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[2], now[1] + now[2] / 1000000, ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
 if excess > 0 then
   for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
-    local key = ARGV[5] .. sid
+    local key = ARGV[4] .. sid
     local fs = redis.call('HGET', key, 'fs')
     if fs then redis.call('DEL', fs) end
     redis.call('DEL', key)
@@ -191,7 +193,7 @@ async def start_session(
     fields = [item for pair in record.items() for item in pair]
     script = redis.register_script(_START)
     keys = [session_key(session_id), user_sessions_key(user_id), epoch.key]
-    args = [ttl, limit, now.timestamp(), session_id, SESSION_PREFIX, epoch.value, *fields]
+    args = [ttl, limit, session_id, SESSION_PREFIX, epoch.value, *fields]
     if await script(keys=keys, args=args) != 1:
         raise Unauthorized("The password changed while logging in; log in again.")
 
