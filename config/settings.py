@@ -61,7 +61,7 @@ class Settings:
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
-    db_statement_timeout: float = 30.0
+    db_statement_timeout: float = 10.0
     # Seconds after which a pooled connection is replaced (-1 = never), below
     # the idle cut-off of firewalls and PgBouncer-style proxies.
     db_pool_recycle: int = 1800
@@ -69,6 +69,14 @@ class Settings:
     # 1 behind our nginx, 2 if a cloud load balancer sits in front of it, 0
     # when clients reach the service directly (their headers are ignored).
     trusted_proxies: int = 0
+    # --- Faults, limits and observability (issue 6) ---
+    # Seconds the service waits for any one database command before giving
+    # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
+    # Above DB_STATEMENT_TIMEOUT, so a slow statement is cancelled by the
+    # server first and its backend freed.
+    # The server-side statement timeout cannot help when the network itself
+    # swallows the bytes; this client-side one can.
+    db_command_timeout: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
