@@ -56,6 +56,8 @@ class Settings:
     login_window: int = 900
     login_max_per_account: int = 10
     login_max_per_ip: int = 100
+    # Logins a user may hold at once; a new one beyond this ends the oldest.
+    max_sessions_per_user: int = 100
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
@@ -137,6 +139,7 @@ class Settings:
             "login_window",
             "login_max_per_account",
             "login_max_per_ip",
+            "max_sessions_per_user",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")
