@@ -229,3 +229,14 @@ def test_every_well_formed_cursor_is_a_position(client: httpx.Client, cursor: st
     response = client.get(NOTES, params={"cursor": cursor}, headers=account.auth)
     assert response.status_code == 200
     assert len(response.json()["items"]) == expected
+
+
+def test_ids_and_cursors_past_32_bits_work(client: httpx.Client) -> None:
+    # PostgreSQL once had an int32 id column: these were a 500 there.
+    account = logged_in_user(client)
+    create(client, account)
+    assert client.get(f"{NOTES}/{2**40}", headers=account.auth).status_code == 404
+    cursor = base64.urlsafe_b64encode((2**40).to_bytes(8, "big")).decode().rstrip("=")
+    response = client.get(NOTES, params={"cursor": cursor}, headers=account.auth)
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 1
