@@ -55,3 +55,21 @@ ensure-chromium:
 	  echo "installing chromium"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# --- Scale out (issue 5) ---
+# The whole suite on PostgreSQL: each run creates its own databases (a
+# migrated template copied per test) and drops them.
+TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: test-postgres
+test-postgres: install-dev
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# nginx for tests/test_nginx.py (the Debian package; the test runs it itself
+# on a free port, the system service is not used).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: ensure-nginx
+ensure-nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "installing nginx"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }

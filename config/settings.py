@@ -50,6 +50,23 @@ class Settings:
     graceful_timeout: float = 10.0
     read_timeout: int = 30
     keep_alive_timeout: float = 5.0
+    # Issue 3, complete authentication: brute-force limits. Password attempts
+    # per fixed window, counted per account and per client IP; the IP budget
+    # is larger because many users may share one address (NAT, an office).
+    login_window: int = 900
+    login_max_per_account: int = 10
+    login_max_per_ip: int = 100
+    # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
+    # PostgreSQL cancels a statement running longer than this (seconds, 0 =
+    # never): one runaway query must not hold a pooled connection for good.
+    db_statement_timeout: float = 30.0
+    # Seconds after which a pooled connection is replaced (-1 = never), below
+    # the idle cut-off of firewalls and PgBouncer-style proxies.
+    db_pool_recycle: int = 1800
+    # How many reverse proxies in front of the service may set X-Forwarded-*:
+    # 1 behind our nginx, 2 if a cloud load balancer sits in front of it, 0
+    # when clients reach the service directly (their headers are ignored).
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +92,10 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
     def validated(self) -> Settings:
         """Check cross-field rules; production refuses a weak or default secret."""
         if self.app_env not in ENVIRONMENTS:
@@ -90,9 +111,23 @@ class Settings:
         for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
-        for name in ("access_token_ttl", "refresh_token_ttl", "max_body_bytes"):
+        for name in (
+            "access_token_ttl",
+            "refresh_token_ttl",
+            "max_body_bytes",
+            "login_window",
+            "login_max_per_account",
+            "login_max_per_ip",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")
+        for name in ("db_pool_size", "db_pool_timeout", "db_connect_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be a positive number")
+        if self.trusted_proxies < 0:
+            raise SettingsError("TRUSTED_PROXIES must be 0 or more")
+        if self.db_max_overflow < 0 or self.db_statement_timeout < 0:
+            raise SettingsError("DB_MAX_OVERFLOW and DB_STATEMENT_TIMEOUT must not be negative")
         if self.access_token_ttl > self.refresh_token_ttl:
             raise SettingsError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
         return self

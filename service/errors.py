@@ -70,6 +70,14 @@ class Conflict(ServiceError):
     status = 409
 
 
+class TooManyRequests(ServiceError):
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
 
@@ -135,11 +143,23 @@ def _dependency_down(error: BaseException) -> str | None:
         return "redis"
     if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
         return "database"
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or _transient_sqlstate(error)):
         return "database"
     if isinstance(error, (ConnectionError, TimeoutError)):
         return "a backing service"
     return None
+
+
+# PostgreSQL SQLSTATEs that mean "try again": connection faults (08), too
+# many connections (53), a cancelled statement or a server shutting down (57),
+# serialization failures and deadlocks (40001, 40P01).
+_TRANSIENT_CLASSES = ("08", "53", "57")
+_TRANSIENT_STATES = ("40001", "40P01")
+
+
+def _transient_sqlstate(error: DBAPIError) -> bool:
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -23,13 +23,17 @@ class UserCreate(BaseModel):
     @field_validator("password")
     @classmethod
     def _password_rules(cls, password: str, info: ValidationInfo) -> str:
-        # bcrypt looks at 72 bytes at most: refuse longer rather than truncate.
-        if len(password.encode()) > MAX_PASSWORD_BYTES:
-            raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+        check_password_bytes(password)
         username = info.data.get("username")
         if username is not None and password.lower() == username.lower():
             raise ValueError("must not be the username")
         return password
+
+
+def check_password_bytes(password: str) -> None:
+    """bcrypt looks at 72 bytes at most: refuse longer rather than truncate."""
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
 
 
 class Credentials(BaseModel):
@@ -57,7 +61,7 @@ class RefreshRequest(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    """A new password for the caller; the current one proves it is them."""
+    """A new password for the caller; the username rule is checked against the account."""
 
     model_config = ConfigDict(strict=True)
 
@@ -66,9 +70,8 @@ class PasswordChange(BaseModel):
 
     @field_validator("new_password")
     @classmethod
-    def _password_bytes(cls, password: str) -> str:
-        if len(password.encode()) > MAX_PASSWORD_BYTES:
-            raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+    def _password_rules(cls, password: str) -> str:
+        check_password_bytes(password)
         return password
 
 
