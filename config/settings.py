@@ -59,7 +59,7 @@ class Settings:
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
-    db_statement_timeout: float = 30.0
+    db_statement_timeout: float = 10.0
     # Seconds after which a pooled connection is replaced (-1 = never), below
     # the idle cut-off of firewalls and PgBouncer-style proxies.
     db_pool_recycle: int = 1800
@@ -67,6 +67,21 @@ class Settings:
     # 1 behind our nginx, 2 if a cloud load balancer sits in front of it, 0
     # when clients reach the service directly (their headers are ignored).
     trusted_proxies: int = 0
+    # --- Faults, limits and observability (issue 6) ---
+    # Seconds the service waits for any one database command before giving
+    # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
+    # Above DB_STATEMENT_TIMEOUT, so a slow statement is cancelled by the
+    # server first and its backend freed.
+    # The server-side statement timeout cannot help when the network itself
+    # swallows the bytes; this client-side one can.
+    db_command_timeout: float = 15.0
+    # --- Performance (issue 7) ---
+    # Where Flask's synchronous layer runs: "loop" (in a greenlet on the event
+    # loop: no thread hops, see service/bridge.py) or "threads" (on the
+    # WSGI_THREADS pool, for synchronous code that does blocking I/O).
+    wsgi_mode: str = "loop"
+    # hypercorn's worker class: "uvloop" (libuv's loop, transports in C) or "asyncio".
+    worker_class: str = "uvloop"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +121,10 @@ class Settings:
                 "characters when APP_ENV=production "
                 '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        if self.wsgi_mode not in ("loop", "threads"):
+            raise SettingsError(f"WSGI_MODE must be 'loop' or 'threads', not {self.wsgi_mode!r}")
+        if self.worker_class not in ("uvloop", "asyncio"):
+            raise SettingsError(f"WORKER_CLASS must be 'uvloop' or 'asyncio', not {self.worker_class!r}")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
         for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):

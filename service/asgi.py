@@ -2,10 +2,12 @@
 
 Built on asgiref's ``WsgiToAsgi`` with three changes:
 
-* The WSGI call runs non-thread-sensitive on a bounded pool. Stock
-  ``WsgiToAsgi`` is thread-sensitive, so every request waits for one thread:
-  one request at a time. Flask's ``ensure_sync`` then sends each async view
-  back to the server's loop, where the one engine and Redis pool live.
+* The WSGI call runs, by default (``WSGI_MODE=loop``), in a greenlet on the
+  server's loop (``service/bridge.py``): Flask's ``ensure_sync`` awaits each
+  async view right there, where the one engine and Redis pool live, with no
+  thread hop. With ``WSGI_MODE=threads`` it runs non-thread-sensitive on a
+  bounded pool instead (stock ``WsgiToAsgi`` is thread-sensitive: one request
+  at a time), and ``ensure_sync`` sends each async view back to the loop.
 * The body limit is enforced while the body arrives, so an oversized upload
   gets 413 without being stored (``WsgiToAsgi`` spools it all first).
 * ASGI lifespan opens the process's pools on the server's loop and closes
@@ -24,12 +26,19 @@ from asgiref.sync import AsyncToSync, SyncToAsync
 from asgiref.wsgi import WsgiToAsgiInstance
 from flask import Flask
 
+from service.bridge import bridged_async_to_sync, run_bridged, wait_for
 from service.errors import title
 from service.request_ids import HEADER, choose_request_id
 from service.runtime import Runtime
 
 log = logging.getLogger("service.asgi")
 Scope = dict[str, Any]
+# Hypercorn's h11 refuses (431, no body) only what arrives incomplete past
+# h11_max_incomplete_size; a request read in one go can carry far more. These
+# bounds apply whatever the reads were, and answer with problem+json.
+MAX_TARGET_BYTES = 8 * 1024  # path plus query string
+MAX_HEADER_BYTES = 16 * 1024  # every header name and value together
+MAX_HEADERS = 100
 
 
 class ServiceAsgi:
@@ -40,7 +49,10 @@ class ServiceAsgi:
         self.runtime: Runtime = app.extensions["service.runtime"]
         settings = self.runtime.settings
         self.max_body = settings.max_body_bytes
+        self.on_loop = settings.wsgi_mode == "loop"
         self.executor = ThreadPoolExecutor(settings.wsgi_threads, thread_name_prefix="wsgi")
+        if self.on_loop:
+            app.async_to_sync = bridged_async_to_sync  # type: ignore[method-assign]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -59,10 +71,12 @@ class ServiceAsgi:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                log.info("pools open")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.close()
                 self.executor.shutdown(wait=False)
+                log.info("pools closed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -77,6 +91,10 @@ class _Exchange(WsgiToAsgiInstance):
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         self.scope = scope
         self.request_id = choose_request_id(_header(scope, b"x-request-id"))
+        oversized = _oversized_head(scope)
+        if oversized is not None:
+            await self._refuse(send, *oversized)
+            return
         limit = self.server.max_body
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -98,6 +116,10 @@ class _Exchange(WsgiToAsgiInstance):
                 if not message.get("more_body"):
                     break
             body.seek(0)
+            if self.server.on_loop:
+                self.sync_send = lambda message: wait_for(send(message))
+                await run_bridged(self._run_wsgi, body)
+                return
             self.sync_send = AsyncToSync(send)
             run = SyncToAsync(self._run_wsgi, thread_sensitive=False, executor=self.server.executor)
             await run(body)
@@ -144,6 +166,17 @@ class _Exchange(WsgiToAsgiInstance):
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _oversized_head(scope: Scope) -> tuple[int, str] | None:
+    """414 or 431 with its reason when the request line or headers are too big."""
+    target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+    if target > MAX_TARGET_BYTES:
+        return 414, f"The path and query string must be at most {MAX_TARGET_BYTES} bytes."
+    headers = scope.get("headers", ())
+    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        return 431, f"At most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all."
+    return None
 
 
 # The stock method, unwrapped from its thread-sensitive ``sync_to_async``.

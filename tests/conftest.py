@@ -20,7 +20,12 @@ from tests.support.live import LiveServer
 from tests.support.private_redis import private_redis  # noqa: F401  (a fixture)
 from tests.support.processes import RedisServer, migrate
 
-pytest_plugins = ["tests.support.databases", "tests.support.instances", "tests.support.nginx"]
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.instances",
+    "tests.support.nginx",
+    "tests.support.served",  # serve_process (issue 6)
+]
 
 if TYPE_CHECKING:
     from tests.support.databases import Databases
