@@ -66,7 +66,7 @@ OPERATIONS: tuple[Operation, ...] = (
               body=Credentials, returns=CsrfToken, errors=LOGIN_ERRORS,
               headers={"Set-Cookie": "The session cookie (HttpOnly, SameSite=Lax, Secure in production)."}),
     Operation("delete", f"{API}/session", "Log out of the cookie session", "session",
-              auth="cookie", status=204),
+              auth="user", status=204),
     Operation("get", f"{API}/users/me", "The caller's account", "users", auth="user", returns=UserPublic),
     Operation("put", f"{API}/users/me/password", "Change the caller's password", "users",
               auth="user", body=PasswordChange, status=204, errors=(403, 429)),
