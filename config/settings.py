@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from config.redis_url import is_sentinel_url, parse_sentinel_url
+
 ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
@@ -61,6 +63,11 @@ class Settings:
     # 1 behind our nginx, 2 if a cloud load balancer sits in front of it, 0
     # when clients reach the service directly (their headers are ignored).
     trusted_proxies: int = 0
+    # A logout is acknowledged only once this many replicas hold it (Redis
+    # WAIT), so a failover cannot bring a revoked session back; 503 when they
+    # do not answer within REDIS_REPLICA_TIMEOUT seconds. 0 = do not wait.
+    redis_replica_acks: int = 0
+    redis_replica_timeout: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +118,13 @@ class Settings:
         for name in ("db_pool_size", "db_pool_timeout", "db_connect_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive number")
+        if is_sentinel_url(self.redis_url):
+            try:
+                parse_sentinel_url(self.redis_url)
+            except ValueError as error:
+                raise SettingsError(f"REDIS_URL: {error}") from None
+        if self.redis_replica_acks < 0 or self.redis_replica_timeout <= 0:
+            raise SettingsError("REDIS_REPLICA_ACKS must be 0 or more, REDIS_REPLICA_TIMEOUT positive")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be 0 or more")
         if self.db_max_overflow < 0 or self.db_statement_timeout < 0:

@@ -19,7 +19,12 @@ from config.settings import Settings
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer, migrate
 
-pytest_plugins = ["tests.support.databases", "tests.support.instances", "tests.support.nginx"]
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.instances",
+    "tests.support.nginx",
+    "tests.support.sentinel",
+]
 
 if TYPE_CHECKING:
     from tests.support.databases import Databases
@@ -69,7 +74,8 @@ def make_server(databases: Databases, redis_url: str) -> Iterator[Callable[..., 
         if database_url is None:
             database_url = databases.new()
             made.append(database_url)
-        server = LiveServer(base_settings(database_url, redis_url, **overrides), configure)
+        redis = str(overrides.pop("redis_url", redis_url))  # e.g. a Sentinel URL
+        server = LiveServer(base_settings(database_url, redis, **overrides), configure)
         started.append(server)
         return server
 

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from service.auth.tokens import Claims, new_id
 from service.models import utcnow
+from service.redis import wait_for_replicas
 
 
 def session_key(session_id: str) -> str:
@@ -45,5 +46,7 @@ async def check_session(redis: Redis, claims: Claims) -> bool:
 
 
 async def end_session(redis: Redis, session_id: str) -> None:
-    """Revoke every token of the session, on every instance at once."""
+    """Revoke every token of the session, on every instance at once, durably."""
     await redis.delete(session_key(session_id))
+    # Acknowledged only once replicas hold it: a failover must not resurrect it.
+    await wait_for_replicas(redis)
