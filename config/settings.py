@@ -94,6 +94,11 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @property
+    def worker_count(self) -> int:
+        """WORKERS, where 0 means one per CPU core this process may run on."""
+        return self.workers or len(os.sched_getaffinity(0))
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
 
@@ -109,7 +114,9 @@ class Settings:
             )
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
-        for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
+        if self.workers < 0:
+            raise SettingsError("WORKERS must be 0 (one per CPU core) or more")
+        for name in ("port", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         for name in ("access_token_ttl", "refresh_token_ttl", "max_body_bytes"):

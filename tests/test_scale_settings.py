@@ -1,6 +1,8 @@
-"""REDIS_URL may name a Sentinel-managed master; a malformed one stops the service at start."""
+"""Settings for scaling out: a Sentinel REDIS_URL (malformed = settings error), replica acks, WORKERS=0."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -46,3 +48,10 @@ def test_a_malformed_sentinel_url_is_a_settings_error(url: str) -> None:
 def test_replica_acknowledgements_need_a_positive_timeout() -> None:
     with pytest.raises(SettingsError, match="REDIS_REPLICA"):
         Settings.from_env({"REDIS_REPLICA_ACKS": "1", "REDIS_REPLICA_TIMEOUT": "0"})
+
+
+def test_workers_zero_means_one_per_cpu_core() -> None:
+    assert Settings.from_env({"WORKERS": "0"}).worker_count == len(os.sched_getaffinity(0))
+    assert Settings.from_env({"WORKERS": "3"}).worker_count == 3
+    with pytest.raises(SettingsError, match="WORKERS"):
+        Settings.from_env({"WORKERS": "-1"})
