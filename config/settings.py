@@ -52,6 +52,12 @@ class Settings:
     graceful_timeout: float = 10.0
     read_timeout: int = 30
     keep_alive_timeout: float = 5.0
+    # Issue 3, complete authentication: brute-force limits. Password attempts
+    # per fixed window, counted per account and per client IP; the IP budget
+    # is larger because many users may share one address (NAT, an office).
+    login_window: int = 900
+    login_max_per_account: int = 10
+    login_max_per_ip: int = 100
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
@@ -119,7 +125,14 @@ class Settings:
         for name in ("port", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
-        for name in ("access_token_ttl", "refresh_token_ttl", "max_body_bytes"):
+        for name in (
+            "access_token_ttl",
+            "refresh_token_ttl",
+            "max_body_bytes",
+            "login_window",
+            "login_max_per_account",
+            "login_max_per_ip",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")
         for name in ("db_pool_size", "db_pool_timeout", "db_connect_timeout"):

@@ -1,4 +1,4 @@
-"""Redis clients: one bounded, blocking async pool per serving process, and a sync one for Flask-Session.
+"""Redis clients: async for the views, sync for Flask-Session; bounded, blocking pools.
 
 ``REDIS_URL`` is a plain Redis URL or a Sentinel one (see ``config/redis_url.py``);
 with Sentinel, every new connection asks the sentinels where the master is,
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis as sync_redis
+import redis
 from redis import sentinel as sync_sentinel
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -39,7 +39,7 @@ class ServiceRedis(Redis):
             await self.sentinel.aclose()  # its own connections to the sentinels
 
 
-class SyncServiceRedis(sync_redis.Redis):
+class SyncServiceRedis(redis.Redis):
     """The sync client; closing it also closes its connections to the sentinels."""
 
     sentinel: sync_sentinel.Sentinel | None = None
@@ -54,13 +54,13 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """The master's pool under Sentinel, waiting for a free connection like the plain one."""
 
 
-class _SyncBlockingSentinelPool(sync_sentinel.SentinelConnectionPool, sync_redis.BlockingConnectionPool):
+class _SyncBlockingSentinelPool(sync_sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
     """The same for the sync client."""
 
 
-def _pool_options(settings: Settings) -> dict[str, Any]:
+def _pool_options(settings: Settings, max_connections: int) -> dict[str, Any]:
     return {
-        "max_connections": settings.redis_max_connections,
+        "max_connections": max_connections,
         "timeout": settings.redis_pool_timeout,
         "socket_timeout": settings.redis_socket_timeout,
         "socket_connect_timeout": settings.redis_socket_timeout,
@@ -78,15 +78,14 @@ def create_redis(settings: Settings) -> ServiceRedis:
     """
     # One quick retry hides a pooled connection that died with a Redis
     # restart (or a failover); more would only stretch the time to a 503.
-    options = _pool_options(settings) | {
+    options = _pool_options(settings, settings.redis_max_connections) | {
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         "decode_responses": True,
     }
     if is_sentinel_url(settings.redis_url):
         target = parse_sentinel_url(settings.redis_url)
         manager = Sentinel(
-            target.sentinels,
-            sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout},
+            target.sentinels, sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout}
         )
         client = manager.master_for(
             target.service_name,
@@ -105,30 +104,34 @@ def create_redis(settings: Settings) -> ServiceRedis:
 
 
 def create_sync_redis(settings: Settings) -> SyncServiceRedis:
-    """A synchronous client on the same Redis, for code that cannot await (Flask-Session).
+    """The synchronous client Flask-Session needs; it runs on the WSGI threads.
 
-    Responses stay bytes: Flask-Session stores serialised bytes, not text.
+    One connection per WSGI thread at most, so the pool never makes a
+    request wait; same timeouts and retry as the async client. Responses
+    stay bytes: Flask-Session stores serialised bytes, not text.
     """
-    options = _pool_options(settings) | {"retry": SyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1)}
+    options = _pool_options(settings, settings.wsgi_threads) | {
+        "retry": SyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+    }
     if is_sentinel_url(settings.redis_url):
         target = parse_sentinel_url(settings.redis_url)
         manager = sync_sentinel.Sentinel(
-            target.sentinels,
-            sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout},
+            target.sentinels, sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout}
         )
-        return manager.master_for(
+        client: SyncServiceRedis = manager.master_for(
             target.service_name,
+            redis_class=SyncServiceRedis,
             connection_pool_class=_SyncBlockingSentinelPool,
             db=target.db,
             password=target.password,
             **options,
         )
-    return sync_redis.Redis(
-        connection_pool=sync_redis.BlockingConnectionPool.from_url(settings.redis_url, **options)
-    )
+        client.sentinel = manager
+        return client
+    return SyncServiceRedis.from_pool(redis.BlockingConnectionPool.from_url(settings.redis_url, **options))
 
 
-async def wait_for_replicas(redis: Redis) -> None:
+async def wait_for_replicas(client: Redis) -> None:
     """Return once ``replica_acks`` replicas hold every write completed before this call; else 503.
 
     WAIT only covers writes made on its own connection, and a pooled client
@@ -136,11 +139,11 @@ async def wait_for_replicas(redis: Redis) -> None:
     replica that acknowledges a fresh write on this connection also holds
     every write that finished before it, whichever connection made it.
     """
-    wanted = getattr(redis, "replica_acks", 0)
+    wanted = getattr(client, "replica_acks", 0)
     if not wanted:
         return
-    timeout_ms = max(1, int(getattr(redis, "replica_timeout", 1.0) * 1000))
-    async with redis.pipeline(transaction=False) as pipe:
+    timeout_ms = max(1, int(getattr(client, "replica_timeout", 1.0) * 1000))
+    async with client.pipeline(transaction=False) as pipe:
         pipe.incr(FENCE_KEY)
         pipe.wait(wanted, timeout_ms)
         _, acknowledged = await pipe.execute()

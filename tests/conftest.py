@@ -17,11 +17,11 @@ from flask import Flask
 
 from config.settings import Settings
 from tests.support.live import LiveServer
+from tests.support.private_redis import private_redis  # noqa: F401  (a fixture)
 from tests.support.processes import RedisServer, migrate
 
 pytest_plugins = [
     "tests.support.databases",
-    "tests.support.instances",
     "tests.support.nginx",
     "tests.support.sentinel",
 ]
@@ -74,7 +74,7 @@ def make_server(databases: Databases, redis_url: str) -> Iterator[Callable[..., 
         if database_url is None:
             database_url = databases.new()
             made.append(database_url)
-        redis = str(overrides.pop("redis_url", redis_url))  # e.g. a Sentinel URL
+        redis = str(overrides.pop("redis_url", redis_url))  # e.g. a private_redis or a Sentinel URL
         server = LiveServer(base_settings(database_url, redis, **overrides), configure)
         started.append(server)
         return server
