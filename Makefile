@@ -48,6 +48,14 @@ stop-redis:
 clean:
 	rm -rf $(VENV) var .pytest_cache
 
+# Debian's chromium for tests/test_docs_page.py (headless; started by the test itself).
+.PHONY: ensure-chromium
+ensure-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 # --- Scale out (issue 5) ---
 # The whole suite on PostgreSQL: each run creates its own databases (a
 # migrated template copied per test) and drops them.
@@ -65,11 +73,3 @@ ensure-nginx:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  echo "installing nginx"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
-
-# Debian's chromium for tests/test_docs_page.py (headless; started by the test itself).
-.PHONY: ensure-chromium
-ensure-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }

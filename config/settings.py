@@ -61,7 +61,7 @@ class Settings:
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
-    db_statement_timeout: float = 30.0
+    db_statement_timeout: float = 10.0
     # Seconds after which a pooled connection is replaced (-1 = never), below
     # the idle cut-off of firewalls and PgBouncer-style proxies.
     db_pool_recycle: int = 1800
@@ -74,6 +74,14 @@ class Settings:
     # do not answer within REDIS_REPLICA_TIMEOUT seconds. 0 = do not wait.
     redis_replica_acks: int = 0
     redis_replica_timeout: float = 1.0
+    # --- Faults, limits and observability (issue 6) ---
+    # Seconds the service waits for any one database command before giving
+    # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
+    # Above DB_STATEMENT_TIMEOUT, so a slow statement is cancelled by the
+    # server first and its backend freed.
+    # The server-side statement timeout cannot help when the network itself
+    # swallows the bytes; this client-side one can.
+    db_command_timeout: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -7,6 +7,7 @@ from flask import Flask
 from config.settings import Settings, load_settings
 from service.auth.cookies import register_cookie_sessions
 from service.errors import register_error_handlers
+from service.logs import configure_logging
 from service.proxies import register_proxies
 from service.request_ids import register_request_ids
 from service.routes import register_routes
@@ -16,6 +17,7 @@ from service.runtime import Runtime
 def create_app(settings: Settings | None = None) -> Flask:
     """A configured Flask app; its pools open when the ASGI server starts it."""
     settings = settings or load_settings()
+    configure_logging(settings)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,

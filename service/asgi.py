@@ -30,6 +30,12 @@ from service.runtime import Runtime
 
 log = logging.getLogger("service.asgi")
 Scope = dict[str, Any]
+# Hypercorn's h11 refuses (431, no body) only what arrives incomplete past
+# h11_max_incomplete_size; a request read in one go can carry far more. These
+# bounds apply whatever the reads were, and answer with problem+json.
+MAX_TARGET_BYTES = 8 * 1024  # path plus query string
+MAX_HEADER_BYTES = 16 * 1024  # every header name and value together
+MAX_HEADERS = 100
 
 
 class ServiceAsgi:
@@ -59,10 +65,12 @@ class ServiceAsgi:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                log.info("pools open")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.close()
                 self.executor.shutdown(wait=False)
+                log.info("pools closed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -77,6 +85,10 @@ class _Exchange(WsgiToAsgiInstance):
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         self.scope = scope
         self.request_id = choose_request_id(_header(scope, b"x-request-id"))
+        oversized = _oversized_head(scope)
+        if oversized is not None:
+            await self._refuse(send, *oversized)
+            return
         limit = self.server.max_body
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -144,6 +156,17 @@ class _Exchange(WsgiToAsgiInstance):
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _oversized_head(scope: Scope) -> tuple[int, str] | None:
+    """414 or 431 with its reason when the request line or headers are too big."""
+    target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+    if target > MAX_TARGET_BYTES:
+        return 414, f"The path and query string must be at most {MAX_TARGET_BYTES} bytes."
+    headers = scope.get("headers", ())
+    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        return 431, f"At most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all."
+    return None
 
 
 # The stock method, unwrapped from its thread-sensitive ``sync_to_async``.

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
-_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+_TITLES = {413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content"}
 log = logging.getLogger("service.errors")
 
 
@@ -87,7 +87,14 @@ class ValidationFailed(ServiceError):
 
 
 class DependencyDown(ServiceError):
+    """Redis or the database cannot be reached; ``dependency`` names which."""
+
     status = 503
+    headers = {"Retry-After": "1"}
+
+    def __init__(self, detail: str | None = None, *, dependency: str | None = None):
+        super().__init__(detail)
+        self.dependency = dependency
 
 
 def problem(

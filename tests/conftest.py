@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.support.databases",
     "tests.support.nginx",
     "tests.support.sentinel",
+    "tests.support.served",  # serve_process (issue 6)
 ]
 
 if TYPE_CHECKING:
