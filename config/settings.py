@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from config.redis_url import is_sentinel_url, parse_sentinel_url
+
 ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
@@ -69,6 +71,11 @@ class Settings:
     # 1 behind our nginx, 2 if a cloud load balancer sits in front of it, 0
     # when clients reach the service directly (their headers are ignored).
     trusted_proxies: int = 0
+    # A logout is acknowledged only once this many replicas hold it (Redis
+    # WAIT), so a failover cannot bring a revoked session back; 503 when they
+    # do not answer within REDIS_REPLICA_TIMEOUT seconds. 0 = do not wait.
+    redis_replica_acks: int = 0
+    redis_replica_timeout: float = 1.0
     # --- Faults, limits and observability (issue 6) ---
     # Seconds the service waits for any one database command before giving
     # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
@@ -110,6 +117,11 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @property
+    def worker_count(self) -> int:
+        """WORKERS, where 0 means one per CPU core this process may run on."""
+        return self.workers or len(os.sched_getaffinity(0))
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
 
@@ -129,7 +141,9 @@ class Settings:
             raise SettingsError(f"WORKER_CLASS must be 'uvloop' or 'asyncio', not {self.worker_class!r}")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
-        for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
+        if self.workers < 0:
+            raise SettingsError("WORKERS must be 0 (one per CPU core) or more")
+        for name in ("port", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
         for name in (
@@ -146,6 +160,13 @@ class Settings:
         for name in ("db_pool_size", "db_pool_timeout", "db_connect_timeout"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be a positive number")
+        if is_sentinel_url(self.redis_url):
+            try:
+                parse_sentinel_url(self.redis_url)
+            except ValueError as error:
+                raise SettingsError(f"REDIS_URL: {error}") from None
+        if self.redis_replica_acks < 0 or self.redis_replica_timeout <= 0:
+            raise SettingsError("REDIS_REPLICA_ACKS must be 0 or more, REDIS_REPLICA_TIMEOUT positive")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be 0 or more")
         if self.db_max_overflow < 0 or self.db_statement_timeout < 0:

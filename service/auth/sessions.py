@@ -32,6 +32,7 @@ from service.auth.password_epochs import PasswordEpoch
 from service.auth.tokens import Claims
 from service.errors import Unauthorized
 from service.models import utcnow
+from service.redis import wait_for_replicas
 
 SESSION_PREFIX = "auth:session:"
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -215,20 +216,29 @@ async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, t
     script = redis.register_script(_ROTATE)
     keys = [session_key(claims.session_id), user_sessions_key(claims.user_id)]
     args = [str(claims.user_id), claims.token_id, new_refresh_id, utcnow().isoformat(), ttl]
-    return Rotation(await script(keys=keys, args=[*args, claims.session_id]))
+    outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
+    if outcome is not Rotation.UNKNOWN:
+        # A spent token, or a session ended for reuse, must stay so after a failover.
+        await wait_for_replicas(redis)
+    return outcome
 
 
 async def end_session(redis: Redis, *, user_id: int, session_id: str) -> bool:
     """Revoke every token of one of the user's sessions, on every instance at once."""
     script = redis.register_script(_END_ONE)
     keys = [session_key(session_id), user_sessions_key(user_id)]
-    return await script(keys=keys, args=[str(user_id), session_id]) == 1
+    ended = await script(keys=keys, args=[str(user_id), session_id]) == 1
+    # Acknowledged only once replicas hold it: a failover must not resurrect it.
+    await wait_for_replicas(redis)
+    return ended
 
 
 async def end_sessions(redis: Redis, *, user_id: int, keep: str = "") -> int:
     """Revoke every session of the user except ``keep``; how many were ended."""
     script = redis.register_script(_END_ALL)
-    return int(await script(keys=[user_sessions_key(user_id)], args=[SESSION_PREFIX, keep]))
+    ended = int(await script(keys=[user_sessions_key(user_id)], args=[SESSION_PREFIX, keep]))
+    await wait_for_replicas(redis)
+    return ended
 
 
 async def list_sessions(redis: Redis, user_id: int) -> list[SessionRecord]:
