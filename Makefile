@@ -47,3 +47,11 @@ stop-redis:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Debian's chromium for tests/test_docs_page.py (headless; started by the test itself).
+.PHONY: ensure-chromium
+ensure-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }

@@ -50,6 +50,12 @@ class Settings:
     graceful_timeout: float = 10.0
     read_timeout: int = 30
     keep_alive_timeout: float = 5.0
+    # Issue 3, complete authentication: brute-force limits. Password attempts
+    # per fixed window, counted per account and per client IP; the IP budget
+    # is larger because many users may share one address (NAT, an office).
+    login_window: int = 900
+    login_max_per_account: int = 10
+    login_max_per_ip: int = 100
     # --- Faults, limits and observability (issue 6) ---
     # Seconds the service waits for any one database command before giving
     # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
@@ -96,7 +102,14 @@ class Settings:
         for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
-        for name in ("access_token_ttl", "refresh_token_ttl", "max_body_bytes"):
+        for name in (
+            "access_token_ttl",
+            "refresh_token_ttl",
+            "max_body_bytes",
+            "login_window",
+            "login_max_per_account",
+            "login_max_per_ip",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")
         if self.access_token_ttl > self.refresh_token_ttl:

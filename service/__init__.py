@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from config.settings import Settings, load_settings
+from service.auth.cookies import register_cookie_sessions
 from service.errors import register_error_handlers
 from service.logs import configure_logging
 from service.request_ids import register_request_ids
@@ -27,7 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False
     app.json.compact = True
-    app.extensions["service.runtime"] = Runtime(settings)
+    runtime = app.extensions["service.runtime"] = Runtime(settings)
+    register_cookie_sessions(app, settings, runtime.session_redis)
     register_request_ids(app)
     register_error_handlers(app)
     register_routes(app)

@@ -114,8 +114,25 @@ class _Exchange(WsgiToAsgiInstance):
             run = SyncToAsync(self._run_wsgi, thread_sensitive=False, executor=self.server.executor)
             await run(body)
 
-    # The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
-    _run_wsgi = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
+    def _run_wsgi(self, body: Any) -> None:
+        """The stock ``run_wsgi_app``, plus the ``close()`` PEP 3333 requires of a server.
+
+        asgiref never closes the response iterable, so a file response
+        (``send_file``) would leak its open file.
+        """
+        app, responses = self.wsgi_application, []
+
+        def tracked(environ: dict[str, Any], start_response: Any) -> Any:
+            responses.append(app(environ, start_response))
+            return responses[-1]
+
+        self.wsgi_application = tracked
+        try:
+            _stock_run_wsgi_app(self, body)
+        finally:
+            for iterable in responses:
+                if hasattr(iterable, "close"):
+                    iterable.close()
 
     def build_environ(self, scope: Scope, body: Any) -> dict[str, Any]:
         environ = super().build_environ(scope, body)
@@ -139,6 +156,10 @@ class _Exchange(WsgiToAsgiInstance):
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+# The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
+_stock_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
 
 
 def _oversized_head(scope: Scope) -> tuple[int, str] | None:

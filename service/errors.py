@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -17,6 +18,23 @@ PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
 _TITLES = {413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content"}
 log = logging.getLogger("service.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: the body of every 4xx and 5xx response."""
+
+    # Written by ``problem`` below (a dict, for speed); this model is its documented shape.
+    type: str = Field(examples=["about:blank"])
+    title: str = Field(examples=["Unprocessable Content"])
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    errors: list[FieldError] | None = Field(None, description="On validation failures, one per field.")
+    request_id: str | None = None
 
 
 class ServiceError(Exception):
@@ -50,6 +68,14 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status = 409
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class UnsupportedMediaType(ServiceError):

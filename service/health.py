@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from service import runtime
@@ -14,11 +15,20 @@ from service.resources import AsyncResource
 PROBE_TIMEOUT = 2.0
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, Literal["ok"]]
+
+
 class Health(AsyncResource):
     """Alive while the process serves; touches no dependency."""
 
     async def get(self) -> Any:
-        return {"status": "ok"}
+        return Liveness(status="ok").model_dump()
 
 
 class Ready(AsyncResource):
@@ -30,7 +40,7 @@ class Ready(AsyncResource):
         down = [name for name, ok in zip(("database", "redis"), results, strict=True) if not ok]
         if down:
             raise DependencyDown(f"Not ready: {' and '.join(down)} unavailable.")
-        return {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+        return Readiness(status="ok", checks={"database": "ok", "redis": "ok"}).model_dump()
 
 
 async def _ping_db(rt: runtime.Runtime) -> None:

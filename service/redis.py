@@ -1,11 +1,13 @@
-"""The async Redis client: one bounded, blocking pool per serving process."""
+"""The Redis clients: async for the views, sync for Flask-Session; bounded, blocking pools."""
 
 from __future__ import annotations
 
+import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry as SyncRetry
 
 from config.settings import Settings
 
@@ -31,3 +33,22 @@ def create_redis(settings: Settings) -> Redis:
         decode_responses=True,
     )
     return Redis.from_pool(pool)
+
+
+def create_sync_redis(settings: Settings) -> redis.Redis:
+    """The synchronous client Flask-Session needs; it runs on the WSGI threads.
+
+    One connection per WSGI thread at most, so the pool never makes a
+    request wait; same timeouts and retry as the async client.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.wsgi_threads,
+        timeout=settings.redis_pool_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        socket_connect_timeout=settings.redis_socket_timeout,
+        health_check_interval=30,
+        retry=SyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        retry_on_error=[ConnectionError, TimeoutError],
+    )
+    return redis.Redis.from_pool(pool)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
 from flask import current_app
 from redis.asyncio import Redis
 
 from config.settings import Settings
 from service.auth.passwords import PasswordHasher
 from service.db import Database
-from service.redis import create_redis
+from service.redis import create_redis, create_sync_redis
 
 
 class Runtime:
@@ -28,6 +29,9 @@ class Runtime:
         self._db: Database | None = None
         self._redis: Redis | None = None
         self._passwords: PasswordHasher | None = None
+        # Flask-Session's client: synchronous and bound to no loop, so it can
+        # exist from the factory on; it connects on first use.
+        self.session_redis: redis.Redis = create_sync_redis(settings)
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -44,6 +48,7 @@ class Runtime:
             await self._db.close()
         if self._passwords is not None:
             self._passwords.close()
+        self.session_redis.close()
         self._db = self._redis = self._passwords = None
         self.loop = None
 

@@ -24,6 +24,8 @@ _MESSAGES = {
     "string_too_short": "must be at least {min_length} characters",
     "string_too_long": "must be at most {max_length} characters",
     "string_pattern_mismatch": "has characters that are not allowed",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
     "extra_forbidden": "is not allowed",
 }
 
@@ -46,6 +48,15 @@ def parse_body(model: type[Model]) -> Model:
             "body: must be a JSON object",
             errors=[{"field": "body", "message": "must be a JSON object"}],
         )
+    return _validate(model, data)
+
+
+def parse_query(model: type[Model]) -> Model:
+    """Validate the query string against ``model`` (the first value of each name)."""
+    return _validate(model, request.args.to_dict())
+
+
+def _validate(model: type[Model], data: dict) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -16,6 +16,7 @@ from flask import Flask
 
 from config.settings import Settings
 from tests.support.live import LiveServer
+from tests.support.private_redis import private_redis  # noqa: F401  (a fixture)
 from tests.support.processes import RedisServer, migrate
 
 pytest_plugins = ["tests.support.served"]  # serve_process (issue 6)
@@ -66,7 +67,8 @@ def make_server(
         if database_url is None:
             database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'service.db'}"
             migrate(database_url)
-        server = LiveServer(base_settings(database_url, redis_url, **overrides), configure)
+        redis = str(overrides.pop("redis_url", redis_url))  # e.g. a test's private_redis
+        server = LiveServer(base_settings(database_url, redis, **overrides), configure)
         started.append(server)
         return server
 

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import service.notes.models
 import service.users.models  # noqa: F401
 from service.models import Base
 from tests.support.processes import migrate

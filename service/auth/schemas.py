@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -22,13 +23,17 @@ class UserCreate(BaseModel):
     @field_validator("password")
     @classmethod
     def _password_rules(cls, password: str, info: ValidationInfo) -> str:
-        # bcrypt looks at 72 bytes at most: refuse longer rather than truncate.
-        if len(password.encode()) > MAX_PASSWORD_BYTES:
-            raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+        check_password_bytes(password)
         username = info.data.get("username")
         if username is not None and password.lower() == username.lower():
             raise ValueError("must not be the username")
         return password
+
+
+def check_password_bytes(password: str) -> None:
+    """bcrypt looks at 72 bytes at most: refuse longer rather than truncate."""
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
 
 
 class Credentials(BaseModel):
@@ -45,3 +50,43 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
+
+
+class RefreshRequest(BaseModel):
+    """A refresh: the refresh token to spend for a new pair."""
+
+    model_config = ConfigDict(strict=True)
+
+    refresh_token: str
+
+
+class PasswordChange(BaseModel):
+    """A new password for the caller; the username rule is checked against the account."""
+
+    model_config = ConfigDict(strict=True)
+
+    current_password: str
+    new_password: str = Field(min_length=8)
+
+    @field_validator("new_password")
+    @classmethod
+    def _password_rules(cls, password: str) -> str:
+        check_password_bytes(password)
+        return password
+
+
+class SessionPublic(BaseModel):
+    """One of the caller's login sessions."""
+
+    id: str
+    created_at: datetime
+    last_seen_at: datetime
+    user_agent: str
+    ip: str
+    current: bool
+
+
+class CsrfToken(BaseModel):
+    """The answer to a cookie login: send it back as ``X-CSRF-Token`` on unsafe methods."""
+
+    csrf_token: str
