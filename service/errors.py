@@ -7,12 +7,14 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context
+from flask import Flask, Response, has_request_context
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from service.request_ids import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
@@ -114,8 +116,8 @@ def problem(
         body["detail"] = detail
     if errors is not None:
         body["errors"] = errors
-    if has_request_context() and "request_id" in g:
-        body["request_id"] = g.request_id
+    if has_request_context():
+        body["request_id"] = current_request_id()
     response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
     return response
