@@ -62,6 +62,9 @@ class Settings:
     # The server-side statement timeout cannot help when the network itself
     # swallows the bytes; this client-side one can.
     db_command_timeout: float = 10.0
+    # Where prometheus_client's multiprocess mode keeps each worker's values;
+    # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
+    prometheus_multiproc_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from service import metrics
 from service.request_ids import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
@@ -134,6 +135,8 @@ def problem_for(error: BaseException) -> Response:
         # Raised outside the view (e.g. while saving the session): Flask wraps
         # the original; judge by it so a Redis fault is still a 503.
         error = error.original_exception
+    if isinstance(error, DependencyDown) and error.dependency:
+        metrics.count_dependency_failure(error.dependency)
     if isinstance(error, ServiceError):
         return problem(error.status, error.detail, errors=error.errors, headers=error.headers)
     if isinstance(error, HTTPException) and error.code is not None:
@@ -141,6 +144,7 @@ def problem_for(error: BaseException) -> Response:
         return problem(error.code, error.description, headers=headers)
     down = _dependency_down(error)
     if down:
+        metrics.count_dependency_failure(down)
         log.warning("%s unavailable: %s", down, type(error).__name__)
         return problem(503, f"{down} is unavailable, try again shortly", headers={"Retry-After": "1"})
     log.error("unhandled exception", exc_info=error)
