@@ -61,7 +61,7 @@ class Settings:
     # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
     # The server-side statement timeout cannot help when the network itself
     # swallows the bytes; this client-side one can.
-    db_command_timeout: float = 10.0
+    db_command_timeout: float = 5.0
     # Where prometheus_client's multiprocess mode keeps each worker's values;
     # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
     prometheus_multiproc_dir: str = ""

@@ -174,3 +174,28 @@ def test_registers_cut_mid_flight_are_all_or_nothing(
     assert sorted(set(answers.values())) == [201, 503]
     stored_notes = {title: row_count(pg_url, "notes", "title", title) for title in notes}
     assert stored_notes == {title: 1 if status == 201 else 0 for title, status in notes.items()}
+
+
+def test_a_burst_against_hung_postgres_waits_for_the_pool_then_gets_503(
+    pg_url: str, pg_proxy: FaultProxy, redis_url: str
+) -> None:
+    """More requests than pooled connections: the rest wait DB_POOL_TIMEOUT, then 503."""
+    settings = base_settings(
+        pg_proxy.url_through(pg_url), redis_url, db_pool_size=1, db_max_overflow=1, **TIMEOUTS
+    )
+    live = LiveServer(settings)
+    try:
+        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+            account = logged_in_user(client)
+
+        def me(_: int) -> httpx.Response:
+            return httpx.get(f"{live.url}{ME}", headers=account.auth, timeout=BOUND)
+
+        with pg_proxy.fault("hang"), ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(me, range(8)))
+        for answer in answers:
+            assert "database" in assert_problem(answer, 503)["detail"]
+        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+            assert client.get(ME, headers=account.auth).status_code == 200
+    finally:
+        live.stop()
