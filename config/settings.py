@@ -63,7 +63,7 @@ class Settings:
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
-    db_statement_timeout: float = 10.0
+    db_statement_timeout: float = 5.0
     # Seconds after which a pooled connection is replaced (-1 = never), below
     # the idle cut-off of firewalls and PgBouncer-style proxies.
     db_pool_recycle: int = 1800
@@ -79,11 +79,10 @@ class Settings:
     # --- Faults, limits and observability (issue 6) ---
     # Seconds the service waits for any one database command before giving
     # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
-    # Above DB_STATEMENT_TIMEOUT, so a slow statement is cancelled by the
-    # server first and its backend freed.
     # The server-side statement timeout cannot help when the network itself
-    # swallows the bytes; this client-side one can.
-    db_command_timeout: float = 15.0
+    # swallows the bytes; this client-side one can. Above DB_STATEMENT_TIMEOUT,
+    # so a slow statement is cancelled by the server first and its backend freed.
+    db_command_timeout: float = 6.0
     # --- Performance (issue 7) ---
     # Where Flask's synchronous layer runs: "loop" (in a greenlet on the event
     # loop: no thread hops, see service/bridge.py) or "threads" (on the
@@ -91,6 +90,9 @@ class Settings:
     wsgi_mode: str = "loop"
     # hypercorn's worker class: "uvloop" (libuv's loop, transports in C) or "asyncio".
     worker_class: str = "uvloop"
+    # Where prometheus_client's multiprocess mode keeps each worker's values;
+    # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
+    prometheus_multiproc_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -7,14 +7,16 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, has_request_context
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from service import metrics
 from service.request_ids import HEADER as REQUEST_ID_HEADER
+from service.request_ids import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
@@ -118,11 +120,8 @@ def problem(
         body["errors"] = errors
     request_id = None
     if has_request_context():
-        # g is not filled yet when opening the session failed, and then no
-        # after_request echoes the id; the adapter's is in the environ.
-        request_id = g.get("request_id") or request.environ.get("service.request_id")
-        if request_id:
-            body["request_id"] = request_id
+        # Also when opening the session failed: then no after_request echoes it.
+        request_id = body["request_id"] = current_request_id()
     response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
     if request_id:
@@ -141,6 +140,8 @@ def problem_for(error: BaseException) -> Response:
         # Raised outside the view (e.g. while saving the session): Flask wraps
         # the original; judge by it so a Redis fault is still a 503.
         error = error.original_exception
+    if isinstance(error, DependencyDown) and error.dependency:
+        metrics.count_dependency_failure(error.dependency)
     if isinstance(error, ServiceError):
         return problem(error.status, error.detail, errors=error.errors, headers=error.headers)
     if isinstance(error, HTTPException) and error.code is not None:
@@ -148,6 +149,7 @@ def problem_for(error: BaseException) -> Response:
         return problem(error.code, error.description, headers=headers)
     down = _dependency_down(error)
     if down:
+        metrics.count_dependency_failure(down)
         log.warning("%s unavailable: %s", down, type(error).__name__)
         return problem(503, f"{down} is unavailable, try again shortly", headers={"Retry-After": "1"})
     log.error("unhandled exception", exc_info=error)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from service import runtime
+from service import metrics, runtime
 from service.errors import DependencyDown
 from service.resources import AsyncResource
 
@@ -38,6 +38,8 @@ class Ready(AsyncResource):
         rt = runtime.current()
         results = await asyncio.gather(_probe(_ping_db(rt)), _probe(rt.redis.ping()))
         down = [name for name, ok in zip(("database", "redis"), results, strict=True) if not ok]
+        for name in down:
+            metrics.count_dependency_failure(name)
         if down:
             raise DependencyDown(f"Not ready: {' and '.join(down)} unavailable.")
         return Readiness(status="ok", checks={"database": "ok", "redis": "ok"}).model_dump()

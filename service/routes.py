@@ -15,6 +15,7 @@ from service.auth.resources import (
     Sessions,
 )
 from service.health import Health, Ready
+from service.metrics import metrics_view
 from service.notes.resources import NoteItem, NoteList
 from service.openapi import docs
 from service.resources import Api
@@ -39,6 +40,7 @@ def register_routes(app: Flask) -> None:
     api.add_resource(NoteItem, f"{API}/notes/<int:note_id>", endpoint="note")
     api.add_resource(Health, "/healthz", endpoint="healthz")
     api.add_resource(Ready, "/readyz", endpoint="readyz")
+    app.add_url_rule("/metrics", "metrics", metrics_view)
     app.add_url_rule("/openapi.json", "openapi", docs.openapi_json)
     app.add_url_rule("/docs", "docs", docs.docs_page)
     app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", docs.docs_asset)

@@ -26,6 +26,7 @@ from tests.test_errors import assert_problem
 ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
+NOTES = "/api/v1/notes"
 TIMEOUTS = {"db_connect_timeout": 1.0, "db_pool_timeout": 1.0, "db_command_timeout": 1.0}
 BOUND = httpx.Timeout(20.0)
 
@@ -51,19 +52,23 @@ def cut_server(pg_url: str, pg_proxy: FaultProxy, redis_url: str) -> Iterator[Li
     live.stop()
 
 
-def user_count(database_url: str, username: str) -> int:
+def row_count(database_url: str, table: str, column: str, value: str) -> int:
     """Ask the database directly, not through the service under test."""
 
     async def count() -> int:
         engine = create_async_engine(database_url)
         try:
             async with engine.connect() as conn:
-                query = text("SELECT count(*) FROM users WHERE lower(username) = lower(:name)")
-                return (await conn.execute(query, {"name": username})).scalar_one()
+                query = text(f"SELECT count(*) FROM {table} WHERE {column} = :value")
+                return (await conn.execute(query, {"value": value})).scalar_one()
         finally:
             await engine.dispose()
 
     return asyncio.run(count())
+
+
+def user_count(database_url: str, username: str) -> int:
+    return row_count(database_url, "users", "username", username)
 
 
 @pytest.mark.parametrize("mode", ["refuse", "reset", "hang"])
@@ -80,6 +85,8 @@ def test_postgres_fault_gives_503_then_heals(
             credentials = {"username": account.username, "password": account.password}
             assert_problem(client.post(LOGIN, json=credentials), 503)
             assert_problem(client.post(REGISTER, json={"username": lost, "password": PASSWORD}), 503)
+            note = {"title": "lost", "body": "never stored"}
+            assert_problem(client.post(NOTES, json=note, headers=account.auth), 503)
             ready = assert_problem(client.get("/readyz"), 503)
             assert "database" in ready["detail"]
             assert "redis" not in ready["detail"]
@@ -92,6 +99,7 @@ def test_postgres_fault_gives_503_then_heals(
         assert user_count(pg_url, lost) == 0
         assert client.post(REGISTER, json={"username": lost, "password": PASSWORD}).status_code == 201
         assert user_count(pg_url, lost) == 1
+        assert client.get(NOTES, headers=account.auth).json()["items"] == []
     assert cut_server.runtime.opened == 1
 
 
@@ -129,8 +137,10 @@ def test_sqlite_locked_by_another_writer_gives_503_and_writes_nothing(
 def test_registers_cut_mid_flight_are_all_or_nothing(
     cut_server: LiveServer, pg_proxy: FaultProxy, pg_url: str
 ) -> None:
-    """Faults land while registers are in flight: every 201 is stored, every failure stored nothing."""
+    """Faults land while writes are in flight: every 201 is stored, every failure stored nothing."""
     answers: dict[str, int] = {}
+    with httpx.Client(base_url=cut_server.url, timeout=BOUND) as client:
+        author = logged_in_user(client)
 
     def register() -> None:
         name = random_username("flap")
@@ -140,16 +150,52 @@ def test_registers_cut_mid_flight_are_all_or_nothing(
             assert_problem(response, 503)
         answers[name] = response.status_code
 
+    def create_note() -> None:
+        title = random_username("note")
+        with httpx.Client(base_url=cut_server.url, timeout=BOUND) as client:
+            response = client.post(NOTES, json={"title": title, "body": "x"}, headers=author.auth)
+        if response.status_code != 201:
+            assert_problem(response, 503)
+        notes[title] = response.status_code
+
+    notes: dict[str, int] = {}
     with ThreadPoolExecutor(6) as pool:
         for mode in ("reset", "refuse", "hang"):
-            in_flight = [pool.submit(register) for _ in range(4)]
+            in_flight = [pool.submit(write) for write in (register, create_note) * 2]
             pg_proxy.set_mode(mode)  # type: ignore[arg-type]
-            during = [pool.submit(register) for _ in range(2)]
+            during = [pool.submit(write) for write in (register, create_note)]
             for future in in_flight + during:
                 future.result()
             pg_proxy.set_mode("pass")
-            for future in [pool.submit(register) for _ in range(2)]:
+            for future in [pool.submit(write) for write in (register, create_note)]:
                 future.result()
     stored = {name: user_count(pg_url, name) for name in answers}
     assert stored == {name: 1 if status == 201 else 0 for name, status in answers.items()}
     assert sorted(set(answers.values())) == [201, 503]
+    stored_notes = {title: row_count(pg_url, "notes", "title", title) for title in notes}
+    assert stored_notes == {title: 1 if status == 201 else 0 for title, status in notes.items()}
+
+
+def test_a_burst_against_hung_postgres_waits_for_the_pool_then_gets_503(
+    pg_url: str, pg_proxy: FaultProxy, redis_url: str
+) -> None:
+    """More requests than pooled connections: the rest wait DB_POOL_TIMEOUT, then 503."""
+    settings = base_settings(
+        pg_proxy.url_through(pg_url), redis_url, db_pool_size=1, db_max_overflow=1, **TIMEOUTS
+    )
+    live = LiveServer(settings)
+    try:
+        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+            account = logged_in_user(client)
+
+        def me(_: int) -> httpx.Response:
+            return httpx.get(f"{live.url}{ME}", headers=account.auth, timeout=BOUND)
+
+        with pg_proxy.fault("hang"), ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(me, range(8)))
+        for answer in answers:
+            assert "database" in assert_problem(answer, 503)["detail"]
+        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+            assert client.get(ME, headers=account.auth).status_code == 200
+    finally:
+        live.stop()

@@ -24,6 +24,19 @@ from tests.test_errors import assert_problem
 ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
+SESSION = "/api/v1/session"
+AUTHENTICATED = [
+    ("POST", LOGOUT),
+    ("POST", "/api/v1/auth/logout-all"),
+    ("GET", "/api/v1/auth/sessions"),
+    ("DELETE", "/api/v1/auth/sessions/some-session"),
+    ("PUT", "/api/v1/users/me/password"),
+    ("GET", "/api/v1/notes"),
+    ("POST", "/api/v1/notes"),
+    ("GET", "/api/v1/notes/1"),
+    ("PATCH", "/api/v1/notes/1"),
+    ("DELETE", "/api/v1/notes/1"),
+]
 # Small timeouts keep the suite quick; the client's own timeout is the bound
 # that a hung request would break, far above what the settings allow.
 TIMEOUTS = {"redis_socket_timeout": 0.5, "redis_pool_timeout": 1.0}
@@ -52,15 +65,25 @@ def cut_server(tmp_path, redis_url: str, redis_proxy: FaultProxy) -> Iterator[Li
 def test_redis_fault_gives_503_then_heals(cut_server: LiveServer, redis_proxy: FaultProxy, mode: str) -> None:
     with httpx.Client(base_url=cut_server.url, timeout=BOUND) as client:
         account = logged_in_user(client)
+        credentials = {"username": account.username, "password": account.password}
+        cookie = client.post(SESSION, json=credentials).cookies["session"]
+        client.cookies.clear()
+        by_cookie = {"Cookie": f"session={cookie}"}
+        assert client.get(ME, headers=by_cookie).status_code == 200
         assert client.get(ME, headers=account.auth).status_code == 200
 
         with redis_proxy.fault(mode):  # type: ignore[arg-type]
             for _ in range(2):  # the first call meets pooled connections, the second new ones
                 body = assert_problem(client.get(ME, headers=account.auth), 503)
                 assert "redis" in body["detail"]
-            assert_problem(client.post(LOGOUT, headers=account.auth), 503)
-            credentials = {"username": account.username, "password": account.password}
+            # Every path that needs the revocation check, and both logins.
+            for method, path in AUTHENTICATED:
+                assert_problem(client.request(method, path, headers=account.auth, json={}), 503)
+            assert_problem(client.get(ME, headers=by_cookie), 503)
             assert_problem(client.post(LOGIN, json=credentials), 503)
+            assert_problem(client.post(SESSION, json=credentials), 503)
+            refresh = {"refresh_token": account.refresh_token}
+            assert_problem(client.post("/api/v1/auth/refresh", json=refresh), 503)
             ready = assert_problem(client.get("/readyz"), 503)
             assert "redis" in ready["detail"]
             assert "database" not in ready["detail"]
@@ -68,6 +91,7 @@ def test_redis_fault_gives_503_then_heals(cut_server: LiveServer, redis_proxy: F
 
         # Healed without a restart: the very next requests are served.
         assert client.get(ME, headers=account.auth).status_code == 200
+        assert client.get(ME, headers=by_cookie).status_code == 200
         assert client.get("/readyz").status_code == 200
         assert client.post(LOGOUT, headers=account.auth).status_code == 204
         assert client.get(ME, headers=account.auth).status_code == 401

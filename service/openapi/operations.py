@@ -83,6 +83,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/healthz", "Alive while the process serves", "operations", returns=Liveness),
     Operation("get", "/readyz", "Ready when the database and Redis answer", "operations",
               returns=Readiness, errors=(503,)),
+    Operation("get", "/metrics", "Prometheus metrics, summed over every worker", "operations",
+              media_type="text/plain"),
     Operation("get", "/openapi.json", "This document", "operations"),
     Operation("get", "/docs", "A page to read and try the API", "operations", media_type="text/html"),
 )  # fmt: skip
