@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from service.auth import limits
-from service.auth.schemas import Credentials, PasswordChange, SessionPublic, TokenPair, UserCreate
+from service.auth.schemas import (
+    Credentials,
+    PasswordChange,
+    SessionPublic,
+    TokenPair,
+    UserCreate,
+    could_be_username,
+)
 from service.auth.sessions import (
     ClientInfo,
     Principal,
@@ -31,7 +38,9 @@ async def register(rt: Runtime, form: UserCreate) -> User:
 async def check_credentials(rt: Runtime, form: Credentials, client: ClientInfo) -> int:
     """The user id the credentials prove; one 401 for every kind of failure, 429 when over the limit."""
     await limits.count_attempt(rt.redis, rt.settings, username=form.username, ip=client.ip)
-    found = await repository.find_login(rt.db, form.username)
+    # A name no account can have is not looked up: PostgreSQL refuses a NUL in
+    # text outright (a 500), and the answer is "unknown user" either way.
+    found = await repository.find_login(rt.db, form.username) if could_be_username(form.username) else None
     user_id, password_hash = found if found is not None else (None, None)
     if not await rt.passwords.verify(form.password, password_hash) or user_id is None:
         raise Unauthorized("Invalid username or password.")
