@@ -73,3 +73,31 @@ ensure-nginx:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  echo "installing nginx"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
+
+# --- Performance and load testing (issue 7) ---
+# make bench [SOAK=1]: the service against the floor and the synchronous stack (bench/run.py).
+# make load [HOST=http://host:port USERS=50 SPAWN_RATE=10 DURATION=1m]: locust, headless, reports in reports/.
+.PHONY: bench load install-bench
+
+USERS      ?= 50
+SPAWN_RATE ?= 10
+DURATION   ?= 1m
+# HOST is also the bind address of `make run`: a bare host name means http://HOST:PORT.
+LOAD_URL = $(if $(findstring ://,$(HOST)),$(HOST),http://$(or $(HOST),127.0.0.1):$(or $(PORT),8000))
+
+install-bench: $(VENV)/.installed-bench
+
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: install-bench
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+	SOAK=$(SOAK) $(PY) bench/run.py
+
+load: install-bench
+	mkdir -p reports
+	$(PY) -m locust -f tests/load/locustfile.py --headless --host "$(LOAD_URL)" \
+	  --users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(DURATION) \
+	  --html reports/load.html --csv reports/load --only-summary

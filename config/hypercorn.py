@@ -7,6 +7,7 @@ _settings = load_settings_or_exit()
 bind = [f"{_settings.host}:{_settings.port}"]
 # WORKERS=0: one per CPU core (the deployment's choice, docker-compose.yml).
 workers = _settings.worker_count
+worker_class = _settings.worker_class
 # Finish in-flight requests on SIGTERM before the pools close.
 graceful_timeout = _settings.graceful_timeout
 # Unset by default in hypercorn: a client that stops sending would hold its

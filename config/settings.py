@@ -58,6 +58,8 @@ class Settings:
     login_window: int = 900
     login_max_per_account: int = 10
     login_max_per_ip: int = 100
+    # Logins a user may hold at once; a new one beyond this ends the oldest.
+    max_sessions_per_user: int = 100
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
@@ -82,6 +84,13 @@ class Settings:
     # The server-side statement timeout cannot help when the network itself
     # swallows the bytes; this client-side one can.
     db_command_timeout: float = 15.0
+    # --- Performance (issue 7) ---
+    # Where Flask's synchronous layer runs: "loop" (in a greenlet on the event
+    # loop: no thread hops, see service/bridge.py) or "threads" (on the
+    # WSGI_THREADS pool, for synchronous code that does blocking I/O).
+    wsgi_mode: str = "loop"
+    # hypercorn's worker class: "uvloop" (libuv's loop, transports in C) or "asyncio".
+    worker_class: str = "uvloop"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +135,10 @@ class Settings:
                 "characters when APP_ENV=production "
                 '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        if self.wsgi_mode not in ("loop", "threads"):
+            raise SettingsError(f"WSGI_MODE must be 'loop' or 'threads', not {self.wsgi_mode!r}")
+        if self.worker_class not in ("uvloop", "asyncio"):
+            raise SettingsError(f"WORKER_CLASS must be 'uvloop' or 'asyncio', not {self.worker_class!r}")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
         if self.workers < 0:
@@ -140,6 +153,7 @@ class Settings:
             "login_window",
             "login_max_per_account",
             "login_max_per_ip",
+            "max_sessions_per_user",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")

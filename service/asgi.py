@@ -2,10 +2,12 @@
 
 Built on asgiref's ``WsgiToAsgi`` with three changes:
 
-* The WSGI call runs non-thread-sensitive on a bounded pool. Stock
-  ``WsgiToAsgi`` is thread-sensitive, so every request waits for one thread:
-  one request at a time. Flask's ``ensure_sync`` then sends each async view
-  back to the server's loop, where the one engine and Redis pool live.
+* The WSGI call runs, by default (``WSGI_MODE=loop``), in a greenlet on the
+  server's loop (``service/bridge.py``): Flask's ``ensure_sync`` awaits each
+  async view right there, where the one engine and Redis pool live, with no
+  thread hop. With ``WSGI_MODE=threads`` it runs non-thread-sensitive on a
+  bounded pool instead (stock ``WsgiToAsgi`` is thread-sensitive: one request
+  at a time), and ``ensure_sync`` sends each async view back to the loop.
 * The body limit is enforced while the body arrives, so an oversized upload
   gets 413 without being stored (``WsgiToAsgi`` spools it all first).
 * ASGI lifespan opens the process's pools on the server's loop and closes
@@ -24,6 +26,7 @@ from asgiref.sync import AsyncToSync, SyncToAsync
 from asgiref.wsgi import WsgiToAsgiInstance
 from flask import Flask
 
+from service.bridge import bridged_async_to_sync, run_bridged, wait_for
 from service.errors import title
 from service.request_ids import HEADER, choose_request_id
 from service.runtime import Runtime
@@ -46,7 +49,10 @@ class ServiceAsgi:
         self.runtime: Runtime = app.extensions["service.runtime"]
         settings = self.runtime.settings
         self.max_body = settings.max_body_bytes
+        self.on_loop = settings.wsgi_mode == "loop"
         self.executor = ThreadPoolExecutor(settings.wsgi_threads, thread_name_prefix="wsgi")
+        if self.on_loop:
+            app.async_to_sync = bridged_async_to_sync  # type: ignore[method-assign]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -110,6 +116,10 @@ class _Exchange(WsgiToAsgiInstance):
                 if not message.get("more_body"):
                     break
             body.seek(0)
+            if self.server.on_loop:
+                self.sync_send = lambda message: wait_for(send(message))
+                await run_bridged(self._run_wsgi, body)
+                return
             self.sync_send = AsyncToSync(send)
             run = SyncToAsync(self._run_wsgi, thread_sensitive=False, executor=self.server.executor)
             await run(body)

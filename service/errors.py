@@ -7,12 +7,14 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context
+from flask import Flask, Response, g, has_request_context, request
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from service.request_ids import HEADER as REQUEST_ID_HEADER
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
@@ -114,10 +116,17 @@ def problem(
         body["detail"] = detail
     if errors is not None:
         body["errors"] = errors
-    if has_request_context() and "request_id" in g:
-        body["request_id"] = g.request_id
+    request_id = None
+    if has_request_context():
+        # g is not filled yet when opening the session failed, and then no
+        # after_request echoes the id; the adapter's is in the environ.
+        request_id = g.get("request_id") or request.environ.get("service.request_id")
+        if request_id:
+            body["request_id"] = request_id
     response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
