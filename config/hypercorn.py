@@ -10,6 +10,7 @@ _settings = load_settings_or_exit()
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
+worker_class = _settings.worker_class
 # Finish in-flight requests on SIGTERM before the pools close.
 graceful_timeout = _settings.graceful_timeout
 # Unset by default in hypercorn: a client that stops sending would hold its

@@ -56,15 +56,35 @@ class Settings:
     login_window: int = 900
     login_max_per_account: int = 10
     login_max_per_ip: int = 100
+    # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
+    # PostgreSQL cancels a statement running longer than this (seconds, 0 =
+    # never): one runaway query must not hold a pooled connection for good.
+    db_statement_timeout: float = 10.0
+    # Seconds after which a pooled connection is replaced (-1 = never), below
+    # the idle cut-off of firewalls and PgBouncer-style proxies.
+    db_pool_recycle: int = 1800
+    # How many reverse proxies in front of the service may set X-Forwarded-*:
+    # 1 behind our nginx, 2 if a cloud load balancer sits in front of it, 0
+    # when clients reach the service directly (their headers are ignored).
+    trusted_proxies: int = 0
     # --- Faults, limits and observability (issue 6) ---
     # Seconds the service waits for any one database command before giving
     # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
+    # Above DB_STATEMENT_TIMEOUT, so a slow statement is cancelled by the
+    # server first and its backend freed.
     # The server-side statement timeout cannot help when the network itself
     # swallows the bytes; this client-side one can.
-    db_command_timeout: float = 5.0
+    db_command_timeout: float = 15.0
     # Where prometheus_client's multiprocess mode keeps each worker's values;
     # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
     prometheus_multiproc_dir: str = ""
+    # --- Performance (issue 7) ---
+    # Where Flask's synchronous layer runs: "loop" (in a greenlet on the event
+    # loop: no thread hops, see service/bridge.py) or "threads" (on the
+    # WSGI_THREADS pool, for synchronous code that does blocking I/O).
+    wsgi_mode: str = "loop"
+    # hypercorn's worker class: "uvloop" (libuv's loop, transports in C) or "asyncio".
+    worker_class: str = "uvloop"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +110,10 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
     def validated(self) -> Settings:
         """Check cross-field rules; production refuses a weak or default secret."""
         if self.app_env not in ENVIRONMENTS:
@@ -100,6 +124,10 @@ class Settings:
                 "characters when APP_ENV=production "
                 '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        if self.wsgi_mode not in ("loop", "threads"):
+            raise SettingsError(f"WSGI_MODE must be 'loop' or 'threads', not {self.wsgi_mode!r}")
+        if self.worker_class not in ("uvloop", "asyncio"):
+            raise SettingsError(f"WORKER_CLASS must be 'uvloop' or 'asyncio', not {self.worker_class!r}")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
         for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
@@ -115,6 +143,13 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")
+        for name in ("db_pool_size", "db_pool_timeout", "db_connect_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be a positive number")
+        if self.trusted_proxies < 0:
+            raise SettingsError("TRUSTED_PROXIES must be 0 or more")
+        if self.db_max_overflow < 0 or self.db_statement_timeout < 0:
+            raise SettingsError("DB_MAX_OVERFLOW and DB_STATEMENT_TIMEOUT must not be negative")
         if self.access_token_ttl > self.refresh_token_ttl:
             raise SettingsError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
         return self

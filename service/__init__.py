@@ -8,6 +8,7 @@ from config.settings import Settings, load_settings
 from service.auth.cookies import register_cookie_sessions
 from service.errors import register_error_handlers
 from service.logs import configure_logging
+from service.proxies import register_proxies
 from service.request_ids import register_request_ids
 from service.routes import register_routes
 from service.runtime import Runtime
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.compact = True
     runtime = app.extensions["service.runtime"] = Runtime(settings)
+    register_proxies(app, settings)
     register_cookie_sessions(app, settings, runtime.session_redis)
     register_request_ids(app)
     register_error_handlers(app)

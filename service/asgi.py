@@ -2,10 +2,12 @@
 
 Built on asgiref's ``WsgiToAsgi`` with three changes:
 
-* The WSGI call runs non-thread-sensitive on a bounded pool. Stock
-  ``WsgiToAsgi`` is thread-sensitive, so every request waits for one thread:
-  one request at a time. Flask's ``ensure_sync`` then sends each async view
-  back to the server's loop, where the one engine and Redis pool live.
+* The WSGI call runs, by default (``WSGI_MODE=loop``), in a greenlet on the
+  server's loop (``service/bridge.py``): Flask's ``ensure_sync`` awaits each
+  async view right there, where the one engine and Redis pool live, with no
+  thread hop. With ``WSGI_MODE=threads`` it runs non-thread-sensitive on a
+  bounded pool instead (stock ``WsgiToAsgi`` is thread-sensitive: one request
+  at a time), and ``ensure_sync`` sends each async view back to the loop.
 * The body limit is enforced while the body arrives, so an oversized upload
   gets 413 without being stored (``WsgiToAsgi`` spools it all first).
 * ASGI lifespan opens the process's pools on the server's loop and closes
@@ -27,6 +29,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from service import metrics
+from service.bridge import bridged_async_to_sync, run_bridged, wait_for
 from service.errors import title
 from service.logs import FIELDS
 from service.request_ids import HEADER, choose_request_id
@@ -53,7 +56,10 @@ class ServiceAsgi:
         self.runtime: Runtime = app.extensions["service.runtime"]
         settings = self.runtime.settings
         self.max_body = settings.max_body_bytes
+        self.on_loop = settings.wsgi_mode == "loop"
         self.executor = ThreadPoolExecutor(settings.wsgi_threads, thread_name_prefix="wsgi")
+        if self.on_loop:
+            app.async_to_sync = bridged_async_to_sync  # type: ignore[method-assign]
         self._routes = app.url_map.bind("localhost")
 
     def route(self, scope: Scope) -> str:
@@ -152,6 +158,10 @@ class _Exchange(WsgiToAsgiInstance):
                 if not message.get("more_body"):
                     break
             body.seek(0)
+            if self.server.on_loop:
+                self.sync_send = lambda message: wait_for(send(message))
+                await run_bridged(self._run_wsgi, body)
+                return
             self.sync_send = AsyncToSync(send)
             run = SyncToAsync(self._run_wsgi, thread_sensitive=False, executor=self.server.executor)
             await run(body)
@@ -200,10 +210,6 @@ class _Exchange(WsgiToAsgiInstance):
         await send({"type": "http.response.body", "body": body})
 
 
-# The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
-_stock_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
-
-
 def _oversized_head(scope: Scope) -> tuple[int, str] | None:
     """414 or 431 with its reason when the request line or headers are too big."""
     target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
@@ -213,6 +219,10 @@ def _oversized_head(scope: Scope) -> tuple[int, str] | None:
     if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
         return 431, f"At most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all."
     return None
+
+
+# The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
+_stock_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

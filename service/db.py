@@ -22,14 +22,22 @@ from service.errors import DependencyDown
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine with pool and timeout settings for the configured backend."""
+    # For SQLite "timeout" is the busy timeout: writers queue behind each
+    # other instead of failing with "database is locked". For asyncpg it
+    # bounds connecting.
+    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
+    if settings.is_postgres and settings.db_statement_timeout:
+        # Enforced by the server, so a cancelled statement frees the backend
+        # too, and surfaces as an OperationalError (a 503).
+        milliseconds = int(settings.db_statement_timeout * 1000)
+        connect_args["server_settings"] = {"statement_timeout": str(milliseconds)}
     options: dict[str, Any] = {
         "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
-        # For SQLite this is the busy timeout: writers queue behind each other
-        # instead of failing with "database is locked".
-        "connect_args": {"timeout": settings.db_connect_timeout},
+        "pool_recycle": settings.db_pool_recycle,
+        "connect_args": connect_args,
         # Parameters can hold password hashes and tokens; errors get logged.
         "hide_parameters": True,
     }

@@ -7,7 +7,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, has_request_context
+from flask import Flask, Response, g, has_request_context, request
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from service import metrics
-from service.request_ids import current_request_id
+from service.request_ids import HEADER as REQUEST_ID_HEADER
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
@@ -117,10 +117,17 @@ def problem(
         body["detail"] = detail
     if errors is not None:
         body["errors"] = errors
+    request_id = None
     if has_request_context():
-        body["request_id"] = current_request_id()
+        # g is not filled yet when opening the session failed, and then no
+        # after_request echoes the id; the adapter's is in the environ.
+        request_id = g.get("request_id") or request.environ.get("service.request_id")
+        if request_id:
+            body["request_id"] = request_id
     response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
@@ -156,11 +163,23 @@ def _dependency_down(error: BaseException) -> str | None:
         return "redis"
     if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
         return "database"
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or _transient_sqlstate(error)):
         return "database"
     if isinstance(error, (ConnectionError, TimeoutError)):
         return "a backing service"
     return None
+
+
+# PostgreSQL SQLSTATEs that mean "try again": connection faults (08), too
+# many connections (53), a cancelled statement or a server shutting down (57),
+# serialization failures and deadlocks (40001, 40P01).
+_TRANSIENT_CLASSES = ("08", "53", "57")
+_TRANSIENT_STATES = ("40001", "40P01")
+
+
+def _transient_sqlstate(error: DBAPIError) -> bool:
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from config.settings import Settings
 from service.auth.passwords import PasswordHasher
+from service.bridge import BridgedRedis
 from service.db import Database
 from service.redis import create_redis, create_sync_redis
 
@@ -29,9 +30,12 @@ class Runtime:
         self._db: Database | None = None
         self._redis: Redis | None = None
         self._passwords: PasswordHasher | None = None
-        # Flask-Session's client: synchronous and bound to no loop, so it can
-        # exist from the factory on; it connects on first use.
-        self.session_redis: redis.Redis = create_sync_redis(settings)
+        # Flask-Session's client. On the loop (WSGI_MODE=loop) its calls go
+        # through the async pool; on WSGI threads it is a synchronous client,
+        # bound to no loop, connecting on first use.
+        self.session_redis: redis.Redis | BridgedRedis = (
+            BridgedRedis(lambda: self.redis) if settings.wsgi_mode == "loop" else create_sync_redis(settings)
+        )
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()

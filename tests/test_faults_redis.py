@@ -15,7 +15,7 @@ import pytest
 from config.settings import Settings
 from service.redis import create_redis
 from tests.conftest import base_settings
-from tests.factories import logged_in_user
+from tests.factories import logged_in_user, register
 from tests.support.faults import FaultProxy
 from tests.support.live import LiveServer
 from tests.support.processes import migrate
@@ -136,3 +136,34 @@ def test_redis_client_takes_every_timeout_from_settings() -> None:
     assert pool.max_connections == 7
     assert pool.connection_kwargs["socket_timeout"] == 1.5
     assert pool.connection_kwargs["socket_connect_timeout"] == 1.5
+
+
+def test_a_cookie_request_waiting_on_hung_redis_does_not_stall_the_worker(
+    tmp_path,  # type: ignore[no-untyped-def]
+    redis_url: str,
+    redis_proxy: FaultProxy,
+) -> None:
+    # Flask-Session opens the session in Flask's synchronous layer; with
+    # WSGI_MODE=loop that layer runs on the event loop, so a blocking Redis
+    # call there would freeze every request of the worker until it timed out.
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+    migrate(database_url)
+    settings = base_settings(database_url, redis_proxy.url_through(redis_url), redis_socket_timeout=5.0)
+    assert settings.wsgi_mode == "loop"
+    live = LiveServer(settings)
+    try:
+        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+            account = register(client)
+            body = {"username": account.username, "password": account.password}
+            response = client.post("/api/v1/session", json=body)
+            assert response.status_code == 200
+            cookie = {"Cookie": f"session={response.cookies['session']}"}
+            client.cookies.clear()
+            with redis_proxy.fault("hang"), ThreadPoolExecutor(1) as pool:
+                waiting = pool.submit(client.get, ME, headers=cookie)
+                assert client.get("/healthz").status_code == 200
+                assert not waiting.done()  # answered while the cookie request still waits on Redis
+                assert_problem(waiting.result(), 503)
+            assert client.get(ME, headers=cookie).status_code == 200
+    finally:
+        live.stop()

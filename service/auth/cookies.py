@@ -23,6 +23,7 @@ from service.auth.accounts import check_credentials
 from service.auth.schemas import Credentials, CsrfToken
 from service.auth.sessions import ClientInfo, Principal, end_session, start_session
 from service.auth.tokens import new_id
+from service.bridge import BridgedRedis
 from service.runtime import Runtime
 
 COOKIE_PREFIX = "auth:cookie:"
@@ -50,7 +51,7 @@ class JsonSerializer(Serializer):
 class CookieSessionInterface(RedisSessionInterface):
     """Flask-Session's Redis interface with a JSON serializer and a loop-friendly regenerate."""
 
-    def __init__(self, app: Flask, client: redis.Redis) -> None:
+    def __init__(self, app: Flask, client: redis.Redis | BridgedRedis) -> None:
         super().__init__(app, client=client, key_prefix=COOKIE_PREFIX, serialization_format="json")
         self.serializer = JsonSerializer()
 
@@ -62,8 +63,8 @@ class CookieSessionInterface(RedisSessionInterface):
         """Give the session a new id; the old record is deleted when the session is saved.
 
         Like upstream, an empty session is left alone: fill it first. The
-        delete waits for ``save_session``, which runs on a WSGI thread, so the
-        synchronous client never blocks the event loop the views run on.
+        delete waits for ``save_session``, in Flask's synchronous layer, where
+        the client may block (a WSGI thread) or wait through the bridge.
         """
         if session:
             session.replaced_sid = session.sid  # type: ignore[attr-defined]
@@ -79,8 +80,8 @@ class CookieSessionInterface(RedisSessionInterface):
         super().save_session(app, session, response)
 
 
-def register_cookie_sessions(app: Flask, settings: Settings, client: redis.Redis) -> None:
-    """Serve cookie sessions from Redis through ``client`` (synchronous, as Flask-Session needs)."""
+def register_cookie_sessions(app: Flask, settings: Settings, client: redis.Redis | BridgedRedis) -> None:
+    """Serve cookie sessions from Redis through ``client``, with the sync interface Flask-Session needs."""
     app.config.update(
         SESSION_COOKIE_NAME="session",
         SESSION_COOKIE_HTTPONLY=True,

@@ -1,0 +1,127 @@
+"""``make bench``: the service against its two references, in one run.
+
+Starts a private Redis, a fresh database, the service (hypercorn, 2 workers),
+the floor (a bare ASGI app under the same hypercorn settings) and the
+synchronous reference (sync Flask + Flask-SQLAlchemy + redis under
+``gunicorn -w 4``); then drives each with wrk, interleaving the targets run by
+run so that they share the machine's conditions, and prints one table.
+Scenario ``hop`` repeats it with Redis and PostgreSQL behind a proxy adding
+1 ms each way. Benchmarks print; they assert nothing and exit 0.
+
+Environment: BENCH_DURATION (seconds per run, 10), BENCH_RUNS (3),
+BENCH_SCENARIOS ("local hop"), BENCH_PG (an admin URL of a PostgreSQL server,
+``postgresql://postgres@127.0.0.1:5432/postgres``; without one, SQLite and no
+hop scenario), BENCH_WORKERS (2), BENCH_ONLY (run only the loads whose
+"endpoint @conns" contains it), BENCH_VARIANT ("NAME=value ...": also run
+the service with these settings, as target "variant", for A/B), SOAK=1 (add the 200,000-request soak).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import measure
+from bench.servers import PY, ROOT, Process, gunicorn, hypercorn, proxy, redis_server
+
+DURATION = float(os.environ.get("BENCH_DURATION") or 10)
+RUNS = int(os.environ.get("BENCH_RUNS") or 3)
+WORKERS = os.environ.get("BENCH_WORKERS") or "2"
+PASSWORD = "benchmark-password"
+LOGIN_USERS = 8
+
+
+def main() -> None:
+    print(header())
+    pg_admin = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    if not measure.pg_answers(pg_admin):
+        print(f"no PostgreSQL at {pg_admin}: local scenario on SQLite, no hop scenario")
+        pg_admin = ""
+    scenarios = (os.environ.get("BENCH_SCENARIOS") or "local hop").split()
+    rows: list[measure.Row] = []
+    for scenario in scenarios:
+        if scenario == "hop" and not pg_admin:
+            continue
+        rows += run_scenario(scenario, pg_admin, soak=scenario == "local" and os.environ.get("SOAK") == "1")
+        print(measure.table(rows), flush=True)
+
+
+def header() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    )
+    return (
+        f"benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}: {os.cpu_count()} x {cpu}, "
+        f"Python {platform.python_version()}, commit {commit.stdout.strip()}, load average "
+        f"{os.getloadavg()[0]:.2f} at start; wrk runs of {DURATION:g} s, median of {RUNS}, "
+        f"{WORKERS} service workers"
+    )
+
+
+def run_scenario(scenario: str, pg_admin: str, soak: bool) -> list[measure.Row]:
+    started: list[Process] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+
+    def start(process: Process) -> Process:
+        started.append(process)
+        return process.start(work)
+
+    db = measure.Database(pg_admin, work)
+    try:
+        redis = start(redis_server(work))
+        redis_port, db_port = redis.port, db.port
+        if scenario == "hop":
+            redis_port = start(proxy("redis-proxy", redis.port, 1.0)).port
+            db_port = start(proxy("pg-proxy", db.port, 1.0)).port
+            print(f"hop: round trip added by each proxy, measured: {measure.proxy_rtt_ms(redis_port):.2f} ms")
+        env = {
+            "APP_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": db.url(db_port),
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "WORKERS": WORKERS,
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+        subprocess.run(
+            [PY, "-m", "alembic", "upgrade", "head"],
+            cwd=ROOT,
+            env={**os.environ, **env, "DATABASE_URL": db.url(db.port)},
+            check=True,
+            capture_output=True,
+        )
+        service = start(hypercorn("service", "asgi:app", env))
+        floor = start(hypercorn("floor", "bench.floor_app:app", env))
+        sync = start(gunicorn("sync", "bench.sync_app:app", env))
+        targets = {"service": service, "floor": floor, "sync": sync}
+        variant = os.environ.get("BENCH_VARIANT")
+        if variant:  # e.g. "WSGI_MODE=threads": the same service with other settings, side by side
+            overrides = dict(item.split("=", 1) for item in variant.split())
+            targets["variant"] = start(hypercorn("variant", "asgi:app", {**env, **overrides}))
+        seed = measure.seed(f"http://127.0.0.1:{service.port}", PASSWORD, LOGIN_USERS)
+        loads = measure.loads(seed, scenario, with_variant="variant" in targets)
+        for target, process in targets.items():
+            measure.warm_up(process, seed, target)
+        rows = measure.drive(scenario, loads, targets, DURATION, RUNS)
+        if soak:
+            rows.append(measure.soak(service, seed, 200_000))
+        return rows
+    finally:
+        for process in reversed(started):
+            process.stop()
+        db.drop()
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    started_at = time.monotonic()
+    main()
+    print(f"benchmark took {time.monotonic() - started_at:.0f} s")

@@ -1,0 +1,64 @@
+"""The synchronous reference: the same ``GET /api/v1/users/me`` the way the
+original tutorial builds and deploys it, plain sync Flask + Flask-SQLAlchemy +
+sync redis under ``gunicorn -w 4``.
+
+It does the same work as the service for that request: verify the JWT (same
+secret, same claims), one Redis round trip to check the login session is
+live and the caller's, load the user through the ORM, answer JSON. Reads the
+service's settings (``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``) so it
+serves the same data; the async driver in the URL is swapped for a sync one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import jwt
+import redis
+from flask import Flask, jsonify, request
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import Mapped, mapped_column
+
+from config.settings import load_settings_or_exit
+from service.auth.sessions import session_key
+from service.auth.tokens import ALGORITHM, REQUIRED_CLAIMS
+
+settings = load_settings_or_exit()
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_url.replace("+asyncpg", "+psycopg2").replace(
+    "+aiosqlite", ""
+)
+db = SQLAlchemy(app)
+store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str]
+    password_hash: Mapped[str]
+    created_at: Mapped[datetime]
+
+
+def _unauthorized(detail: str):  # type: ignore[no-untyped-def]
+    return jsonify(title="Unauthorized", status=401, detail=detail), 401
+
+
+@app.get("/api/v1/users/me")
+def me():  # type: ignore[no-untyped-def]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return _unauthorized("no bearer token")
+    try:
+        claims = jwt.decode(
+            token, settings.secret_key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+        )
+    except jwt.InvalidTokenError:
+        return _unauthorized("bad token")
+    if claims["typ"] != "access" or store.hget(session_key(claims["sid"]), "uid") != claims["sub"]:
+        return _unauthorized("revoked")
+    user = db.session.get(User, int(claims["sub"]))
+    if user is None:
+        return _unauthorized("no such user")
+    created = user.created_at.replace(tzinfo=UTC) if user.created_at.tzinfo is None else user.created_at
+    return jsonify(id=user.id, username=user.username, created_at=created.isoformat())

@@ -1,0 +1,304 @@
+"""Locust profile: API clients with bearer tokens and browsers with a cookie session.
+
+``make load HOST=http://127.0.0.1:8000 USERS=50 SPAWN_RATE=10 DURATION=1m`` runs it
+headless and writes ``reports/load.html`` and ``reports/load_*.csv``. Each request
+is named by its route (``/api/v1/notes/{id}``), so the report groups them, and a
+request counts as failed when its status or body is wrong, not only on errors.
+Written to the contract in ``api-contract.md``; a route the target does not have
+yet shows up as failures with its status, which is what the report is for.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from locust import HttpUser, between, task
+
+API = "/api/v1"
+PASSWORD = "load-test-password"
+# Refresh this long before the access token expires, so no request races the expiry.
+REFRESH_MARGIN = 30.0
+
+
+def _new_username() -> str:
+    return f"load-{uuid.uuid4().hex[:20]}"
+
+
+def _check(response: Any, status: int, body: Callable[[Any], bool] | None = None) -> Any:
+    """Mark ``response`` (from ``catch_response=True``) failed unless status and body are right."""
+    if response.status_code != status:
+        retry = response.headers.get("Retry-After")
+        suffix = f" (Retry-After {retry})" if retry else ""
+        response.failure(f"expected {status}, got {response.status_code}{suffix}")
+        return None
+    if body is None:
+        response.success()
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        response.failure("the body is not JSON")
+        return None
+    if not body(data):
+        response.failure(f"unexpected body: {str(data)[:200]}")
+        return None
+    response.success()
+    return data
+
+
+def _is_note(data: Any) -> bool:
+    return isinstance(data, dict) and {"id", "title", "body", "created_at", "updated_at"} <= data.keys()
+
+
+def _is_page(data: Any) -> bool:
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("items"), list)
+        and "next_cursor" in data
+        and all(_is_note(item) for item in data["items"])
+    )
+
+
+class _Account(HttpUser):
+    """Shared by both kinds of user: one account registered once, a few notes of its own."""
+
+    abstract = True
+    headers: dict[str, str]
+
+    def on_start(self) -> None:
+        self.username = _new_username()
+        self.note_ids: list[str] = []
+        self.headers = {}
+        with self.client.post(
+            f"{API}/auth/register",
+            json={"username": self.username, "password": PASSWORD},
+            name=f"{API}/auth/register",
+            catch_response=True,
+        ) as response:
+            _check(response, 201, lambda data: data.get("username") == self.username)
+        self.log_in()
+
+    def log_in(self) -> None:
+        raise NotImplementedError
+
+    def unsafe_headers(self) -> dict[str, str]:
+        """Headers for POST, PATCH and DELETE."""
+        return self.headers
+
+    def read_me(self) -> None:
+        with self.client.get(
+            f"{API}/users/me", headers=self.headers, name=f"{API}/users/me", catch_response=True
+        ) as response:
+            _check(response, 200, lambda data: data.get("username") == self.username and "id" in data)
+
+    def list_notes(self) -> None:
+        with self.client.get(
+            f"{API}/notes?limit=20", headers=self.headers, name=f"{API}/notes", catch_response=True
+        ) as response:
+            _check(response, 200, _is_page)
+
+    def create_note(self) -> None:
+        title = f"note {uuid.uuid4().hex[:8]}"
+        with self.client.post(
+            f"{API}/notes",
+            json={"title": title, "body": "written by the load test " * 8},
+            headers=self.unsafe_headers(),
+            name=f"{API}/notes",
+            catch_response=True,
+        ) as response:
+            data = _check(response, 201, lambda data: _is_note(data) and data["title"] == title)
+            if data is not None and not response.headers.get("Location"):
+                response.failure("201 without a Location header")
+            elif data is not None:
+                self.note_ids.append(str(data["id"]))
+
+
+class ApiClient(_Account):
+    """A program using bearer tokens: reads itself often, works on its notes, refreshes, logs out."""
+
+    weight = 4
+    wait_time = between(0.2, 1.0)
+
+    def log_in(self) -> None:
+        with self.client.post(
+            f"{API}/auth/login",
+            json={"username": self.username, "password": PASSWORD},
+            name=f"{API}/auth/login",
+            catch_response=True,
+        ) as response:
+            data = _check(response, 200, lambda data: {"access_token", "refresh_token"} <= data.keys())
+        if data is None:
+            self.headers = {}
+            return
+        self._take(data)
+
+    def _take(self, pair: dict[str, Any]) -> None:
+        self.access, self.refresh = pair["access_token"], pair["refresh_token"]
+        self.expires_at = time.monotonic() + float(pair.get("expires_in", 900))
+        self.headers = {"Authorization": f"Bearer {self.access}"}
+
+    def _fresh(self) -> None:
+        """Refresh the pair shortly before the access token expires, as a good client does."""
+        if not self.headers:
+            self.log_in()
+        elif time.monotonic() > self.expires_at - REFRESH_MARGIN:
+            spent = self.refresh
+            with self.client.post(
+                f"{API}/auth/refresh",
+                json={"refresh_token": self.refresh},
+                name=f"{API}/auth/refresh",
+                catch_response=True,
+            ) as response:
+                data = _check(response, 200, lambda data: data.get("refresh_token") not in (None, spent))
+            if data is None:
+                self.log_in()
+            else:
+                self._take(data)
+
+    @task(12)
+    def me(self) -> None:
+        self._fresh()
+        self.read_me()
+
+    @task(4)
+    def notes_list(self) -> None:
+        self._fresh()
+        self.list_notes()
+
+    @task(2)
+    def note_create(self) -> None:
+        self._fresh()
+        self.create_note()
+
+    @task(2)
+    def note_read(self) -> None:
+        if not self.note_ids:
+            return
+        self._fresh()
+        note_id = self.note_ids[-1]
+        with self.client.get(
+            f"{API}/notes/{note_id}", headers=self.headers, name=f"{API}/notes/{{id}}", catch_response=True
+        ) as response:
+            _check(response, 200, lambda data: _is_note(data) and str(data["id"]) == note_id)
+
+    @task(1)
+    def note_update(self) -> None:
+        if not self.note_ids:
+            return
+        self._fresh()
+        title = f"renamed {uuid.uuid4().hex[:8]}"
+        with self.client.patch(
+            f"{API}/notes/{self.note_ids[0]}",
+            json={"title": title},
+            headers=self.headers,
+            name=f"{API}/notes/{{id}}",
+            catch_response=True,
+        ) as response:
+            _check(response, 200, lambda data: _is_note(data) and data["title"] == title)
+
+    @task(1)
+    def note_delete(self) -> None:
+        if not self.note_ids:
+            return
+        self._fresh()
+        note_id = self.note_ids.pop(0)
+        with self.client.delete(
+            f"{API}/notes/{note_id}", headers=self.headers, name=f"{API}/notes/{{id}}", catch_response=True
+        ) as response:
+            _check(response, 204)
+
+    @task(1)
+    def log_out_and_in(self) -> None:
+        """Log out, check the old token is refused at once, log in again."""
+        self._fresh()
+        old = self.headers
+        with self.client.post(
+            f"{API}/auth/logout", headers=old, name=f"{API}/auth/logout", catch_response=True
+        ) as response:
+            _check(response, 204)
+        with self.client.get(
+            f"{API}/users/me", headers=old, name=f"{API}/users/me [revoked token]", catch_response=True
+        ) as response:
+            _check(response, 401)
+        self.log_in()
+
+
+class Browser(_Account):
+    """A browser with a cookie session: unsafe requests carry the CSRF token."""
+
+    weight = 1
+    wait_time = between(0.5, 2.0)
+
+    def log_in(self) -> None:
+        self.client.cookies.clear()
+        with self.client.post(
+            f"{API}/session",
+            json={"username": self.username, "password": PASSWORD},
+            name=f"{API}/session",
+            catch_response=True,
+        ) as response:
+            data = _check(response, 200, lambda data: isinstance(data.get("csrf_token"), str))
+            cookies = dict(response.cookies)
+        if data is None or not cookies:
+            self.headers, self.csrf = {}, ""
+            return
+        # The cookie is Secure outside development; send it by hand so that a
+        # plain-HTTP target (a local run) still gets it, as a browser on HTTPS would.
+        self.client.cookies.clear()
+        self.headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+        self.csrf = data["csrf_token"]
+
+    def unsafe_headers(self) -> dict[str, str]:
+        return {**self.headers, "X-CSRF-Token": self.csrf}
+
+    def _ready(self) -> bool:
+        if not self.headers:
+            self.log_in()
+        return bool(self.headers)
+
+    @task(6)
+    def me(self) -> None:
+        if self._ready():
+            self.read_me()
+
+    @task(3)
+    def notes_list(self) -> None:
+        if self._ready():
+            self.list_notes()
+
+    @task(1)
+    def note_create(self) -> None:
+        if self._ready():
+            self.create_note()
+
+    @task(1)
+    def note_create_without_csrf(self) -> None:
+        """A forged cross-site POST: the cookie alone must not be enough."""
+        if not self._ready():
+            return
+        with self.client.post(
+            f"{API}/notes",
+            json={"title": "forged", "body": ""},
+            headers=self.headers,
+            name=f"{API}/notes [no CSRF token]",
+            catch_response=True,
+        ) as response:
+            _check(response, 403)
+
+    @task(1)
+    def log_out_and_in(self) -> None:
+        if not self._ready():
+            return
+        with self.client.delete(
+            f"{API}/session", headers=self.unsafe_headers(), name=f"{API}/session", catch_response=True
+        ) as response:
+            _check(response, 204)
+        ended = f"{API}/users/me [ended session]"
+        with self.client.get(
+            f"{API}/users/me", headers=self.headers, name=ended, catch_response=True
+        ) as response:
+            _check(response, 401)
+        self.log_in()

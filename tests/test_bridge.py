@@ -1,0 +1,86 @@
+"""Flask's sync layer on the event loop (WSGI_MODE=loop) and on threads, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from config.settings import Settings, SettingsError
+from service.bridge import run_bridged, wait_for
+from tests.factories import Account, logged_in_user
+from tests.support.live import LiveServer
+
+ME = "/api/v1/users/me"
+
+
+async def _interleaved(url: str, accounts: list[Account], rounds: int) -> list[tuple[str, str]]:
+    """(expected, answered) usernames for many concurrent requests of several users."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+
+        async def me(account: Account) -> tuple[str, str]:
+            response = await http.get(ME, headers=account.auth)
+            return account.username, response.json().get("username", "")
+
+        return await asyncio.gather(*(me(account) for _ in range(rounds) for account in accounts))
+
+
+@pytest.mark.parametrize("mode", ["loop", "threads"])
+def test_concurrent_requests_each_see_their_own_request(
+    make_server: Callable[..., LiveServer], mode: str
+) -> None:
+    # Flask's request context lives in context variables; on the loop every
+    # request's greenlet shares its own task's context, never another's.
+    server = make_server(wsgi_mode=mode)
+    with httpx.Client(base_url=server.url) as client:
+        accounts = [logged_in_user(client) for _ in range(4)]
+
+    answers = asyncio.run(_interleaved(server.url, accounts, 50))
+
+    assert len(answers) == 200
+    assert all(expected == answered for expected, answered in answers)
+
+
+def test_errors_raised_in_an_awaited_view_reach_the_problem_handler(
+    make_server: Callable[..., LiveServer],
+) -> None:
+    server = make_server()
+    with httpx.Client(base_url=server.url) as client:
+        response = client.get(ME, headers={"Authorization": "Bearer not-a-token"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_wait_for_outside_the_bridge_is_refused() -> None:
+    async def answer() -> int:
+        return 42
+
+    with pytest.raises(RuntimeError, match="outside run_bridged"):
+        wait_for(answer())
+
+
+def test_the_bridge_awaits_and_throws_into_the_synchronous_code() -> None:
+    async def fail() -> None:
+        raise ValueError("from the coroutine")
+
+    def sync_layer() -> str:
+        first = wait_for(asyncio.sleep(0, result="slept"))
+        try:
+            wait_for(fail())
+        except ValueError as error:
+            return f"{first}, caught {error}"
+        return "not raised"
+
+    assert asyncio.run(run_bridged(sync_layer)) == "slept, caught from the coroutine"
+
+
+def test_an_unknown_wsgi_mode_is_refused() -> None:
+    with pytest.raises(SettingsError, match="WSGI_MODE"):
+        Settings.from_env({"WSGI_MODE": "fibers"})
+
+
+def test_an_unknown_worker_class_is_refused() -> None:
+    with pytest.raises(SettingsError, match="WORKER_CLASS"):
+        Settings.from_env({"WORKER_CLASS": "trio"})
