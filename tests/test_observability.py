@@ -61,6 +61,9 @@ def test_one_json_line_per_request_with_its_route_status_and_id(
         assert answer.json()["request_id"] == line["request_id"]  # and in every problem body
     assert all(isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0 for line in lines)
     assert all(line["level"] == "INFO" and line["message"] == "request" for line in lines)
+    # hypercorn's own lines included, every line on stderr is one JSON object.
+    for text in served.logs().splitlines():
+        assert isinstance(json.loads(text), dict), text
 
 
 def test_no_password_token_cookie_or_key_ever_reaches_the_logs(
