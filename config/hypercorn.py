@@ -9,7 +9,8 @@ from config.settings import load_settings_or_exit
 _settings = load_settings_or_exit()
 
 bind = [f"{_settings.host}:{_settings.port}"]
-workers = _settings.workers
+# WORKERS=0: one per CPU core (the deployment's choice, docker-compose.yml).
+workers = _settings.worker_count
 worker_class = _settings.worker_class
 # Finish in-flight requests on SIGTERM before the pools close.
 graceful_timeout = _settings.graceful_timeout

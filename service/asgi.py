@@ -210,6 +210,10 @@ class _Exchange(WsgiToAsgiInstance):
         await send({"type": "http.response.body", "body": body})
 
 
+# The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
+_stock_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
+
+
 def _oversized_head(scope: Scope) -> tuple[int, str] | None:
     """414 or 431 with its reason when the request line or headers are too big."""
     target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
@@ -219,10 +223,6 @@ def _oversized_head(scope: Scope) -> tuple[int, str] | None:
     if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
         return 431, f"At most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all."
     return None
-
-
-# The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
-_stock_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

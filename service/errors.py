@@ -7,7 +7,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, has_request_context
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from service import metrics
 from service.request_ids import HEADER as REQUEST_ID_HEADER
+from service.request_ids import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
@@ -119,11 +120,8 @@ def problem(
         body["errors"] = errors
     request_id = None
     if has_request_context():
-        # g is not filled yet when opening the session failed, and then no
-        # after_request echoes the id; the adapter's is in the environ.
-        request_id = g.get("request_id") or request.environ.get("service.request_id")
-        if request_id:
-            body["request_id"] = request_id
+        # Also when opening the session failed: then no after_request echoes it.
+        request_id = body["request_id"] = current_request_id()
     response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
     if request_id:

@@ -43,6 +43,10 @@ def parse_body(model: type[Model]) -> Model:
         raise BadRequest("The JSON body is nested too deeply.") from None
     except ValueError as error:
         raise BadRequest(f"The body is not valid JSON: {_json_reason(error)}") from None
+    if (b"\\u" in raw or b"\xed" in raw) and _has_lone_surrogate(data):
+        # JSON may escape half of a UTF-16 pair, and Python's decoder lets
+        # encoded surrogates through: such text cannot be hashed or stored.
+        raise BadRequest("The body is not valid JSON: a string holds an unpaired UTF-16 surrogate.")
     if not isinstance(data, dict):
         raise ValidationFailed(
             "body: must be a JSON object",
@@ -63,6 +67,14 @@ def _validate(model: type[Model], data: dict) -> Model:
         errors = [_field_error(detail) for detail in error.errors(include_url=False)]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise ValidationFailed(detail, errors=errors) from None
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _field_error(detail: ErrorDetails) -> dict[str, str]:

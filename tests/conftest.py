@@ -22,8 +22,8 @@ from tests.support.processes import RedisServer, migrate
 
 pytest_plugins = [
     "tests.support.databases",
-    "tests.support.instances",
     "tests.support.nginx",
+    "tests.support.sentinel",
     "tests.support.served",  # serve_process (issue 6)
 ]
 
@@ -75,7 +75,7 @@ def make_server(databases: Databases, redis_url: str) -> Iterator[Callable[..., 
         if database_url is None:
             database_url = databases.new()
             made.append(database_url)
-        redis = str(overrides.pop("redis_url", redis_url))  # e.g. a test's private_redis
+        redis = str(overrides.pop("redis_url", redis_url))  # e.g. a private_redis or a Sentinel URL
         server = LiveServer(base_settings(database_url, redis, **overrides), configure)
         started.append(server)
         return server

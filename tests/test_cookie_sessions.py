@@ -264,3 +264,41 @@ def test_redis_failing_while_saving_the_cookie_session_is_503(
         response = cookie_log_in(client, account)
         assert response.status_code == 503
         assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_every_authenticated_endpoint_takes_the_cookie_with_csrf_on_writes(client: httpx.Client) -> None:
+    sid, csrf = browser(client, register(client))
+    note = {"title": "from a browser", "body": "cookie and CSRF token"}
+    assert client.post("/api/v1/notes", json=note, headers=with_cookie(sid)).status_code == 403
+    created = client.post("/api/v1/notes", json=note, headers=with_cookie(sid, csrf))
+    assert created.status_code == 201
+    location = created.headers["Location"]
+    assert client.get(location, headers=with_cookie(sid)).status_code == 200
+    assert client.patch(location, json={"title": "x"}, headers=with_cookie(sid)).status_code == 403
+    assert client.delete(location, headers=with_cookie(sid)).status_code == 403
+    assert client.delete(location, headers=with_cookie(sid, csrf)).status_code == 204
+
+
+def _commands(store: redis.Redis) -> dict[str, int]:
+    stats = store.info("commandstats")
+    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+
+def test_a_cookie_request_costs_two_redis_round_trips(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    server = make_server(redis_url=private_redis.url)
+    store = redis.Redis.from_url(private_redis.url)
+    with httpx.Client(base_url=server.url) as client:
+        sid, _ = browser(client, register(client))
+        client.get(ME, headers=with_cookie(sid))  # loads the check script into this fresh Redis
+        before = _commands(store)
+        for _ in range(25):
+            assert client.get(ME, headers=with_cookie(sid)).status_code == 200
+        after = _commands(store)
+    spent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    for own_or_idle in ("info", "ping"):
+        spent.pop(own_or_idle, None)
+    # Flask-Session's GET of the record, then the session check script (whose
+    # HGET and HSET run inside Redis); the record is not written back.
+    assert spent == {"get": 25, "evalsha": 25, "hget": 25, "hset": 25}

@@ -7,30 +7,56 @@ request. On ``make test-postgres`` the shared database is PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import secrets
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.factories import PASSWORD, Account, log_in, register
-from tests.support.instances import ServiceProcess
+from tests.support.databases import Databases
+from tests.support.instances import ServiceProcess, instance_environ
+from tests.support.processes import RedisServer
 
 ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"
 LOGOUT = "/api/v1/auth/logout"
 SESSION = "/api/v1/session"
-# Enough attempts to pass any sane login limit; fewer than a test can wait for.
-ATTEMPTS = 60
+MAX_PER_ACCOUNT = 3
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pair(
-    make_instance: Callable[..., ServiceProcess], database_url: str
+    databases: Databases, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    a = make_instance(database_url, workers=1)
-    b = make_instance(database_url, workers=2)
-    with httpx.Client(base_url=a.url, timeout=30) as on_a, httpx.Client(base_url=b.url, timeout=30) as on_b:
-        yield on_a, on_b
+    """Instance A (1 worker) and B (2 workers), started once for this module's tests.
+
+    Their own Redis, so that login attempts made elsewhere in the run cannot
+    count against these tests' limits.
+    """
+    directory = tmp_path_factory.mktemp("instances")
+    store = RedisServer(directory)
+    database_url = databases.new()
+    environ = instance_environ(
+        secrets.token_urlsafe(48),
+        database_url,
+        store.url,
+        login_max_per_account=MAX_PER_ACCOUNT,
+        login_max_per_ip=1000,
+    )
+    a = ServiceProcess(environ, directory / "a.log", workers=1)
+    b = ServiceProcess(environ, directory / "b.log", workers=2)
+    try:
+        with (
+            httpx.Client(base_url=a.url, timeout=30) as on_a,
+            httpx.Client(base_url=b.url, timeout=30) as on_b,
+        ):
+            yield on_a, on_b
+    finally:
+        a.stop()
+        b.stop()
+        store.stop()
+        databases.release(database_url)
 
 
 def _every_worker(url: str) -> Iterator[httpx.Client]:
@@ -76,8 +102,6 @@ def test_a_cookie_session_made_on_one_instance_works_on_the_other(
     a, b = pair
     account = register(a)
     made = a.post(SESSION, json={"username": account.username, "password": PASSWORD})
-    if made.status_code == 404:
-        pytest.skip("cookie sessions (POST /api/v1/session) are not on this branch yet: issue 3")
     assert made.status_code == 200, made.text
     cookie = _cookie_header(made)
     csrf = {"X-CSRF-Token": made.json()["csrf_token"]}
@@ -97,14 +121,14 @@ def test_the_login_limit_counts_attempts_on_both_instances_together(
     pair: tuple[httpx.Client, httpx.Client],
 ) -> None:
     a, b = pair
-    # First learn the limit, on one instance only.
-    probe = register(a)
-    allowed = next((n for n in range(ATTEMPTS) if _fail_login(a, probe) == 429), None)
-    if allowed is None:
-        pytest.skip(f"no 429 after {ATTEMPTS} failed logins: the login limit is not on this branch (issue 3)")
-    # Then spend all but the last allowed attempt on A: B must refuse the next
-    # one, which it would allow if it kept its own count.
     account = register(a)
-    for _ in range(allowed):
+    # Spend the whole allowance on A: B refuses the next attempt, which it
+    # would allow if it kept its own count.
+    for _ in range(MAX_PER_ACCOUNT):
         assert _fail_login(a, account) == 401
     assert _fail_login(b, account) == 429
+    # And the reverse direction, for another account.
+    other = register(b)
+    for client in (b, a, b):
+        assert _fail_login(client, other) == 401
+    assert _fail_login(a, other) == 429

@@ -107,11 +107,11 @@ def test_concurrent_guesses_cannot_exceed_the_limit(
 
 
 def test_the_count_is_shared_by_every_instance(
-    make_server: Callable[..., LiveServer], private_redis: RedisServer, sqlite_url: str
+    make_server: Callable[..., LiveServer], private_redis: RedisServer, database_url: str
 ) -> None:
-    one = limited_server(make_server, private_redis, database_url=sqlite_url)
+    one = limited_server(make_server, private_redis, database_url=database_url)
     two = make_server(
-        sqlite_url,
+        database_url,
         redis_url=private_redis.url,
         secret_key=one.settings.secret_key,
         login_max_per_account=3,

@@ -205,10 +205,10 @@ def test_limit_bounds_are_accepted(client: httpx.Client, limit: str) -> None:
     [
         "garbage!",
         "",
-        base64.urlsafe_b64encode(b"n1:-5").decode().rstrip("="),
-        base64.urlsafe_b64encode(b"n1:0").decode().rstrip("="),
-        base64.urlsafe_b64encode(b"n1:99999999999999999999").decode().rstrip("="),
-        base64.urlsafe_b64encode(b"offset:20").decode().rstrip("="),
+        "AAAAAAAAAAB",  # 11 characters, but the last one has bits past the 8th byte
+        "AAAAAAAAAA",
+        "AAAAAAAAAAAA",
+        base64.urlsafe_b64encode(b"offset:20").decode(),
         "A" * 65,
     ],
 )
@@ -218,3 +218,25 @@ def test_a_bad_cursor_is_422(client: httpx.Client, cursor: str) -> None:
     assert response.status_code == 422
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize(("cursor", "expected"), [("AAAAAAAAAAA", 0), ("__________8", 3)])
+def test_every_well_formed_cursor_is_a_position(client: httpx.Client, cursor: str, expected: int) -> None:
+    # The document's pattern admits exactly these strings; each one means "ids below N".
+    account = logged_in_user(client)
+    for n in range(3):
+        create(client, account, f"note {n}")
+    response = client.get(NOTES, params={"cursor": cursor}, headers=account.auth)
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == expected
+
+
+def test_ids_and_cursors_past_32_bits_work(client: httpx.Client) -> None:
+    # PostgreSQL once had an int32 id column: these were a 500 there.
+    account = logged_in_user(client)
+    create(client, account)
+    assert client.get(f"{NOTES}/{2**40}", headers=account.auth).status_code == 404
+    cursor = base64.urlsafe_b64encode((2**40).to_bytes(8, "big")).decode().rstrip("=")
+    response = client.get(NOTES, params={"cursor": cursor}, headers=account.auth)
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 1

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from config.settings import Settings
+from service.auth.password_epochs import EPOCH_TTL
 from tests.factories import PASSWORD, Account, log_in, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
@@ -117,6 +118,7 @@ def _sweep(store: RedisServer, settings: Settings) -> set[str]:
         "auth:user:": settings.refresh_token_ttl,
         "auth:cookie:": settings.refresh_token_ttl,
         "auth:limit:": settings.login_window,
+        "auth:password-epoch:": EPOCH_TTL,
     }
     redis = store.client()
     seen = set()
@@ -137,7 +139,7 @@ def test_no_key_is_ever_left_without_a_ttl(
         flow(isolated)
         seen |= _sweep(private_redis, isolated_server.settings)
     # The sweep looked at every kind of key the service writes.
-    assert seen == {"auth:session:", "auth:user:", "auth:cookie:", "auth:limit:"}
+    assert seen == {"auth:session:", "auth:user:", "auth:cookie:", "auth:limit:", "auth:password-epoch:"}
 
 
 def _live_and_revoked(client: httpx.Client) -> dict[str, tuple[str, str, dict]]:
@@ -182,3 +184,28 @@ def test_a_redis_restart_without_persistence_fails_safe_and_the_service_reconnec
     _assert_all_refused(isolated, requests)
     account = log_in(isolated, register(isolated))
     assert isolated.get(ME, headers=account.auth).status_code == 200
+
+
+def test_with_redis_down_every_auth_endpoint_answers_503(
+    isolated: httpx.Client, private_redis: RedisServer
+) -> None:
+    account = log_in(isolated, register(isolated))
+    credentials = {"username": account.username, "password": PASSWORD}
+    change = {"current_password": PASSWORD, "new_password": "another password"}
+    private_redis.stop()
+    requests = [
+        ("POST", "/api/v1/auth/login", {"json": credentials}),
+        ("POST", SESSION, {"json": credentials}),
+        ("POST", REFRESH, {"json": {"refresh_token": account.refresh_token}}),
+        ("GET", ME, {"headers": account.auth}),
+        ("GET", "/api/v1/auth/sessions", {"headers": account.auth}),
+        ("DELETE", f"/api/v1/auth/sessions/{'0' * 32}", {"headers": account.auth}),
+        ("POST", "/api/v1/auth/logout", {"headers": account.auth}),
+        ("POST", "/api/v1/auth/logout-all", {"headers": account.auth}),
+        ("PUT", "/api/v1/users/me/password", {"headers": account.auth, "json": change}),
+        ("DELETE", SESSION, {"headers": cookie("some-cookie-id", "token")}),
+    ]
+    for method, path, options in requests:
+        response = isolated.request(method, path, **options)
+        assert response.status_code == 503, (method, path, response.text)
+        assert response.headers["Content-Type"] == "application/problem+json"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import httpx
 
 from tests.factories import PASSWORD, Account, log_in, logged_in_user, register
+from tests.support.live import LiveServer
 
 SESSIONS = "/api/v1/auth/sessions"
 LOGOUT_ALL = "/api/v1/auth/logout-all"
@@ -162,3 +164,17 @@ def test_an_invalid_new_password_is_422_and_changes_nothing(client: httpx.Client
 def test_password_change_needs_authentication(client: httpx.Client) -> None:
     response = client.put(PASSWORD_URL, json={"current_password": PASSWORD, "new_password": "x" * 10})
     assert response.status_code == 401
+
+
+def test_a_login_beyond_the_per_user_limit_ends_the_oldest_session(
+    make_server: Callable[..., LiveServer],
+) -> None:
+    server = make_server(max_sessions_per_user=3)
+    with httpx.Client(base_url=server.url) as client:
+        first = logged_in_user(client)
+        logins = [first] + [another_login(client, first) for _ in range(4)]
+        for ended in logins[:2]:
+            assert client.get(ME, headers=ended.auth).status_code == 401
+        for kept in logins[2:]:
+            assert client.get(ME, headers=kept.auth).status_code == 200
+        assert len(client.get(SESSIONS, headers=logins[-1].auth).json()) == 3

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from service.auth import limits
+from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch
 from service.auth.schemas import Credentials, PasswordChange, SessionPublic, TokenPair, UserCreate
 from service.auth.sessions import (
     ClientInfo,
@@ -28,20 +31,24 @@ async def register(rt: Runtime, form: UserCreate) -> User:
     return await repository.create_user(rt.db, username=form.username, password_hash=password_hash)
 
 
-async def check_credentials(rt: Runtime, form: Credentials, client: ClientInfo) -> int:
-    """The user id the credentials prove; one 401 for every kind of failure, 429 when over the limit."""
+async def check_credentials(rt: Runtime, form: Credentials, client: ClientInfo) -> tuple[int, PasswordEpoch]:
+    """The user the credentials prove and the password epoch they were checked in.
+
+    One 401 for every kind of failure; 429 when over the limit.
+    """
     await limits.count_attempt(rt.redis, rt.settings, username=form.username, ip=client.ip)
+    epoch = await read_epoch(rt.redis, form.username)  # before the hash: see password_epochs
     found = await repository.find_login(rt.db, form.username)
     user_id, password_hash = found if found is not None else (None, None)
     if not await rt.passwords.verify(form.password, password_hash) or user_id is None:
         raise Unauthorized("Invalid username or password.")
     await limits.refund_attempt(rt.redis, username=form.username, ip=client.ip)
-    return user_id
+    return user_id, epoch
 
 
 async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPair:
     """Check credentials and open a bearer session."""
-    user_id = await check_credentials(rt, form, client)
+    user_id, epoch = await check_credentials(rt, form, client)
     settings = rt.settings
     session_id = new_id()
     access, _ = issue_token(settings, user_id=user_id, session_id=session_id, token_type="access")
@@ -51,7 +58,9 @@ async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPai
         session_id=session_id,
         user_id=user_id,
         ttl=settings.refresh_token_ttl,
+        limit=settings.max_sessions_per_user,
         client=client,
+        epoch=epoch,
         refresh_id=claims.token_id,
     )
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl)
@@ -90,8 +99,8 @@ async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
     return [
         SessionPublic(
             id=r.id,
-            created_at=r.created_at,  # type: ignore[arg-type]
-            last_seen_at=r.last_seen_at,  # type: ignore[arg-type]
+            created_at=datetime.fromisoformat(r.created_at),
+            last_seen_at=datetime.fromisoformat(r.last_seen_at),
             user_agent=r.user_agent,
             ip=r.ip,
             current=r.id == caller.session_id,
@@ -127,4 +136,5 @@ async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, 
         )
     new_hash = await rt.passwords.hash(form.new_password)
     await repository.set_password_hash(rt.db, caller.user_id, new_hash)
+    await bump_epoch(rt.redis, username)  # after the new hash, before ending sessions: see password_epochs
     await end_sessions(rt.redis, user_id=caller.user_id, keep=caller.session_id)

@@ -97,7 +97,7 @@ def register_cookie_sessions(app: Flask, settings: Settings, client: redis.Redis
 
 async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToken:
     """Check credentials and turn this request's cookie session into a fresh login."""
-    user_id = await check_credentials(rt, form, client)
+    user_id, epoch = await check_credentials(rt, form, client)
     previous_user, previous_session = session.get("uid"), session.get("sid")
     if isinstance(previous_user, int) and isinstance(previous_session, str):
         # Logging in again replaces the cookie's previous login.
@@ -114,7 +114,9 @@ async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToke
         session_id=session_id,
         user_id=user_id,
         ttl=rt.settings.refresh_token_ttl,
+        limit=rt.settings.max_sessions_per_user,
         client=client,
+        epoch=epoch,
         cookie_key=interface.store_key(session.sid),  # type: ignore[attr-defined]
     )
     return CsrfToken(csrf_token=csrf)

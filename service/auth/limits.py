@@ -11,11 +11,10 @@ a busy office behind one address is not throttled by its own logins.
 
 from __future__ import annotations
 
-import hashlib
-
 from redis.asyncio import Redis
 
 from config.settings import Settings
+from service.auth.password_epochs import username_digest
 from service.errors import TooManyRequests
 
 # KEYS: the counters; ARGV[1]: the window; ARGV[2..]: each counter's limit.
@@ -51,8 +50,7 @@ return 0
 
 def account_key(username: str) -> str:
     # Hashed: a login may name any string, and the key's size must not follow it.
-    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return f"auth:limit:account:{digest}"
+    return f"auth:limit:account:{username_digest(username)}"
 
 
 def ip_key(ip: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -12,13 +12,26 @@ from service.auth.passwords import MAX_PASSWORD_BYTES
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
+def password_field() -> Any:
+    """A new password: 8 characters at least, 72 bytes of UTF-8 at most (checked by a validator)."""
+    # JSON Schema counts characters, not bytes: 72 characters is the most
+    # the document can say; the description gives the whole rule.
+    return Field(
+        min_length=8,
+        json_schema_extra={
+            "maxLength": MAX_PASSWORD_BYTES,
+            "description": f"8 characters to {MAX_PASSWORD_BYTES} bytes once UTF-8 encoded (bcrypt's limit).",
+        },
+    )
+
+
 class UserCreate(BaseModel):
     """A registration: the contract's username and password rules."""
 
     model_config = ConfigDict(strict=True)
 
     username: str = Field(min_length=3, max_length=32, pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=8)
+    password: str = password_field()
 
     @field_validator("password")
     @classmethod
@@ -66,7 +79,7 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(strict=True)
 
     current_password: str
-    new_password: str = Field(min_length=8)
+    new_password: str = password_field()
 
     @field_validator("new_password")
     @classmethod

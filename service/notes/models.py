@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models import Base, UTCDateTime, utcnow
+
+# 64-bit ids on PostgreSQL (a busy table outgrows int32); SQLite's rowid is
+# 64-bit already and must be spelled INTEGER to be the rowid.
+NoteId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Note(Base):
     __tablename__ = "notes"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(NoteId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)

@@ -8,15 +8,12 @@ and the Dockerfile, so instances share nothing but Redis and the database.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.support.processes import ROOT, free_port, wait_until
 
@@ -67,28 +64,12 @@ class ServiceProcess:
         return self.process.returncode
 
 
-@pytest.fixture
-def make_instance(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., ServiceProcess]]:
-    """Start instances sharing one secret and one Redis; all stop after the test.
-
-    ``make_instance(database_url, workers=1, **env)``: extra keyword arguments
-    become environment variables (``trusted_proxies=1`` → ``TRUSTED_PROXIES=1``).
-    """
-    secret = secrets.token_urlsafe(48)
-    started: list[ServiceProcess] = []
-
-    def start(database_url: str, workers: int = 1, **environ: object) -> ServiceProcess:
-        values = {
-            "APP_ENV": "production",
-            "SECRET_KEY": secret,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "BCRYPT_ROUNDS": "4",
-        } | {name.upper(): str(value) for name, value in environ.items()}
-        instance = ServiceProcess(values, tmp_path / f"instance-{len(started)}.log", workers)
-        started.append(instance)
-        return instance
-
-    yield start
-    for instance in started:
-        instance.stop()
+def instance_environ(secret: str, database_url: str, redis_url: str, **environ: object) -> dict[str, str]:
+    """The environment of an instance: production, these stores, extra settings upper-cased."""
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": secret,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BCRYPT_ROUNDS": "4",
+    } | {name.upper(): str(value) for name, value in environ.items()}
