@@ -301,7 +301,8 @@ def table(rows: list[Row]) -> str:
             if login is not None and login.rps and row.rps:
                 row.note = f"2 threads; login / bcrypt = {login.rps / row.rps:.2f}"
         lines.append(
-            f"| {row.scenario} | {row.target} | {row.endpoint} | {row.conns} | {_num(row.rps, 0)} "
+            f"| {row.scenario} | {row.target} | {row.endpoint} | {row.conns} "
+            f"| {_num(row.rps, 0 if (row.rps or 0) >= 100 else 1)} "
             f"| {_num(row.p50_ms, 1)} | {_num(row.p99_ms, 1)} | {row.errors} | {_num(row.cpu_ms, 2)} "
             f"| {_num(row.rss_mb, 0)} | {ratios[0]} | {ratios[1]} | {row.note} |"
         )
