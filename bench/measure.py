@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import statistics
@@ -154,7 +155,8 @@ def loads(seed: Seed, scenario: str, with_variant: bool = False) -> list[Load]:
 def wrk(port: int, load: Load, duration: float) -> dict:
     threads = min(2, load.conns)
     env = {**os.environ, **load.env}
-    argv = ["wrk", f"-t{threads}", f"-c{load.conns}", f"-d{duration:g}s", "--timeout", "10s"]
+    seconds = max(1, math.ceil(duration))  # wrk takes whole seconds only
+    argv = ["wrk", f"-t{threads}", f"-c{load.conns}", f"-d{seconds}s", "--timeout", "10s"]
     argv += ["-s", str(ROOT / "bench" / "request.lua"), f"http://127.0.0.1:{port}{load.path}"]
     output = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("BENCH "))
