@@ -48,6 +48,32 @@ stop-redis:
 clean:
 	rm -rf $(VENV) var .pytest_cache
 
+# Debian's chromium for tests/test_docs_page.py (headless; started by the test itself).
+.PHONY: ensure-chromium
+ensure-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# --- Scale out (issue 5) ---
+# The whole suite on PostgreSQL: each run creates its own databases (a
+# migrated template copied per test) and drops them.
+TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: test-postgres
+test-postgres: install-dev
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# nginx for tests/test_nginx.py (the Debian package; the test runs it itself
+# on a free port, the system service is not used).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: ensure-nginx
+ensure-nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "installing nginx"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
+
 # --- Performance and load testing (issue 7) ---
 # make bench [SOAK=1]: the service against the floor and the synchronous stack (bench/run.py).
 # make load [HOST=http://host:port USERS=50 SPAWN_RATE=10 DURATION=1m]: locust, headless, reports in reports/.
@@ -66,8 +92,8 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 	touch $@
 
 bench: install-bench
-	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 	SOAK=$(SOAK) $(PY) bench/run.py
 
 load: install-bench

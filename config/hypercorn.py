@@ -1,11 +1,16 @@
 """Hypercorn settings, derived from the service's (``--config python:config.hypercorn``)."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from config.settings import load_settings_or_exit
 
 _settings = load_settings_or_exit()
 
 bind = [f"{_settings.host}:{_settings.port}"]
-workers = _settings.workers
+# WORKERS=0: one per CPU core (the deployment's choice, docker-compose.yml).
+workers = _settings.worker_count
 worker_class = _settings.worker_class
 # Finish in-flight requests on SIGTERM before the pools close.
 graceful_timeout = _settings.graceful_timeout
@@ -18,3 +23,14 @@ h11_max_incomplete_size = 16 * 1024
 backlog = 1024
 accesslog = None
 errorlog = "-"
+
+if workers > 1 or _settings.prometheus_multiproc_dir:
+    # Several worker processes: metrics go through prometheus_client's
+    # multiprocess mode, in a directory emptied at start (values left by an
+    # earlier run would be summed in). This file runs once, in the master,
+    # before the workers are spawned; they inherit the environment.
+    _metrics = Path(_settings.prometheus_multiproc_dir or tempfile.mkdtemp(prefix="service-metrics-"))
+    _metrics.mkdir(parents=True, exist_ok=True)
+    for _stale in _metrics.glob("*.db"):
+        _stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics)

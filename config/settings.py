@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from config.redis_url import is_sentinel_url, parse_sentinel_url
+
 ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
@@ -50,6 +52,37 @@ class Settings:
     graceful_timeout: float = 10.0
     read_timeout: int = 30
     keep_alive_timeout: float = 5.0
+    # Issue 3, complete authentication: brute-force limits. Password attempts
+    # per fixed window, counted per account and per client IP; the IP budget
+    # is larger because many users may share one address (NAT, an office).
+    login_window: int = 900
+    login_max_per_account: int = 10
+    login_max_per_ip: int = 100
+    # Logins a user may hold at once; a new one beyond this ends the oldest.
+    max_sessions_per_user: int = 100
+    # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
+    # PostgreSQL cancels a statement running longer than this (seconds, 0 =
+    # never): one runaway query must not hold a pooled connection for good.
+    db_statement_timeout: float = 5.0
+    # Seconds after which a pooled connection is replaced (-1 = never), below
+    # the idle cut-off of firewalls and PgBouncer-style proxies.
+    db_pool_recycle: int = 1800
+    # How many reverse proxies in front of the service may set X-Forwarded-*:
+    # 1 behind our nginx, 2 if a cloud load balancer sits in front of it, 0
+    # when clients reach the service directly (their headers are ignored).
+    trusted_proxies: int = 0
+    # A logout is acknowledged only once this many replicas hold it (Redis
+    # WAIT), so a failover cannot bring a revoked session back; 503 when they
+    # do not answer within REDIS_REPLICA_TIMEOUT seconds. 0 = do not wait.
+    redis_replica_acks: int = 0
+    redis_replica_timeout: float = 1.0
+    # --- Faults, limits and observability (issue 6) ---
+    # Seconds the service waits for any one database command before giving
+    # up with a 503 (PostgreSQL; SQLite's busy wait is DB_CONNECT_TIMEOUT).
+    # The server-side statement timeout cannot help when the network itself
+    # swallows the bytes; this client-side one can. Above DB_STATEMENT_TIMEOUT,
+    # so a slow statement is cancelled by the server first and its backend freed.
+    db_command_timeout: float = 6.0
     # --- Performance (issue 7) ---
     # Where Flask's synchronous layer runs: "loop" (in a greenlet on the event
     # loop: no thread hops, see service/bridge.py) or "threads" (on the
@@ -57,6 +90,9 @@ class Settings:
     wsgi_mode: str = "loop"
     # hypercorn's worker class: "uvloop" (libuv's loop, transports in C) or "asyncio".
     worker_class: str = "uvloop"
+    # Where prometheus_client's multiprocess mode keeps each worker's values;
+    # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
+    prometheus_multiproc_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +118,15 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def worker_count(self) -> int:
+        """WORKERS, where 0 means one per CPU core this process may run on."""
+        return self.workers or len(os.sched_getaffinity(0))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
     def validated(self) -> Settings:
         """Check cross-field rules; production refuses a weak or default secret."""
         if self.app_env not in ENVIRONMENTS:
@@ -98,12 +143,36 @@ class Settings:
             raise SettingsError(f"WORKER_CLASS must be 'uvloop' or 'asyncio', not {self.worker_class!r}")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise SettingsError("BCRYPT_ROUNDS must be between 4 and 31")
-        for name in ("port", "workers", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
+        if self.workers < 0:
+            raise SettingsError("WORKERS must be 0 (one per CPU core) or more")
+        for name in ("port", "wsgi_threads", "bcrypt_threads", "redis_max_connections"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be at least 1")
-        for name in ("access_token_ttl", "refresh_token_ttl", "max_body_bytes"):
+        for name in (
+            "access_token_ttl",
+            "refresh_token_ttl",
+            "max_body_bytes",
+            "login_window",
+            "login_max_per_account",
+            "login_max_per_ip",
+            "max_sessions_per_user",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive number")
+        for name in ("db_pool_size", "db_pool_timeout", "db_connect_timeout"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be a positive number")
+        if is_sentinel_url(self.redis_url):
+            try:
+                parse_sentinel_url(self.redis_url)
+            except ValueError as error:
+                raise SettingsError(f"REDIS_URL: {error}") from None
+        if self.redis_replica_acks < 0 or self.redis_replica_timeout <= 0:
+            raise SettingsError("REDIS_REPLICA_ACKS must be 0 or more, REDIS_REPLICA_TIMEOUT positive")
+        if self.trusted_proxies < 0:
+            raise SettingsError("TRUSTED_PROXIES must be 0 or more")
+        if self.db_max_overflow < 0 or self.db_statement_timeout < 0:
+            raise SettingsError("DB_MAX_OVERFLOW and DB_STATEMENT_TIMEOUT must not be negative")
         if self.access_token_ttl > self.refresh_token_ttl:
             raise SettingsError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
         return self

@@ -17,7 +17,9 @@ import redis
 from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from config.redis_url import is_sentinel_url
 from config.settings import load_settings_or_exit
+from service.redis import create_sync_redis
 
 VAR = Path(__file__).resolve().parent.parent / "var"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -31,7 +33,17 @@ def answers(url: str) -> bool:
 
 
 def main() -> int:
-    url = load_settings_or_exit().redis_url
+    settings = load_settings_or_exit()
+    url = settings.redis_url
+    if is_sentinel_url(url):
+        # Sentinel-managed Redis is never started here: only checked.
+        try:
+            create_sync_redis(settings).ping()
+        except RedisError as error:
+            print(f"redis: the Sentinel master at {url} does not answer: {error}", file=sys.stderr)
+            return 1
+        print(f"redis: using the Sentinel-managed master at {url}")
+        return 0
     if answers(url):
         print(f"redis: using the server at {url}")
         return 0

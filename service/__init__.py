@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from config.settings import Settings, load_settings
+from service.auth.cookies import register_cookie_sessions
 from service.errors import register_error_handlers
+from service.logs import configure_logging
+from service.proxies import register_proxies
 from service.request_ids import register_request_ids
 from service.routes import register_routes
 from service.runtime import Runtime
@@ -14,6 +17,7 @@ from service.runtime import Runtime
 def create_app(settings: Settings | None = None) -> Flask:
     """A configured Flask app; its pools open when the ASGI server starts it."""
     settings = settings or load_settings()
+    configure_logging(settings)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -25,7 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.sort_keys = False
     app.json.compact = True
-    app.extensions["service.runtime"] = Runtime(settings)
+    runtime = app.extensions["service.runtime"] = Runtime(settings)
+    register_proxies(app, settings)
+    register_cookie_sessions(app, settings, runtime.session_redis)
     register_request_ids(app)
     register_error_handlers(app)
     register_routes(app)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from tempfile import SpooledTemporaryFile
 from typing import Any
@@ -25,14 +26,26 @@ from typing import Any
 from asgiref.sync import AsyncToSync, SyncToAsync
 from asgiref.wsgi import WsgiToAsgiInstance
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 
+from service import metrics
 from service.bridge import bridged_async_to_sync, run_bridged, wait_for
 from service.errors import title
+from service.logs import FIELDS
 from service.request_ids import HEADER, choose_request_id
 from service.runtime import Runtime
 
 log = logging.getLogger("service.asgi")
+requests_log = logging.getLogger("service.requests")
+# Logged when the client left before any answer (nginx's convention).
+CLIENT_WENT_AWAY = 499
 Scope = dict[str, Any]
+# Hypercorn's h11 refuses (431, no body) only what arrives incomplete past
+# h11_max_incomplete_size; a request read in one go can carry far more. These
+# bounds apply whatever the reads were, and answer with problem+json.
+MAX_TARGET_BYTES = 8 * 1024  # path plus query string
+MAX_HEADER_BYTES = 16 * 1024  # every header name and value together
+MAX_HEADERS = 100
 
 
 class ServiceAsgi:
@@ -47,6 +60,15 @@ class ServiceAsgi:
         self.executor = ThreadPoolExecutor(settings.wsgi_threads, thread_name_prefix="wsgi")
         if self.on_loop:
             app.async_to_sync = bridged_async_to_sync  # type: ignore[method-assign]
+        self._routes = app.url_map.bind("localhost")
+
+    def route(self, scope: Scope) -> str:
+        """The route template a request matches (a metrics and log label), or ``<unmatched>``."""
+        try:
+            rule, _ = self._routes.match(scope["path"], scope["method"], return_rule=True)
+        except HTTPException:  # not found, wrong method, or a redirect
+            return metrics.UNMATCHED
+        return rule.rule
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -65,10 +87,12 @@ class ServiceAsgi:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                log.info("pools open")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.close()
                 self.executor.shutdown(wait=False)
+                log.info("pools closed")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -81,8 +105,38 @@ class _Exchange(WsgiToAsgiInstance):
         self.server = server
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        self.scope = scope
+        """Serve the exchange, then log it (one JSON line) and count it."""
         self.request_id = choose_request_id(_header(scope, b"x-request-id"))
+        started = time.perf_counter()
+        status = CLIENT_WENT_AWAY
+
+        async def observed_send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, observed_send)
+        finally:
+            seconds = time.perf_counter() - started
+            method, route = scope["method"], self.server.route(scope)
+            metrics.observe_request(method, route, status, seconds)
+            fields = {
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "request_id": self.request_id,
+            }
+            requests_log.info("request", extra={FIELDS: fields})
+
+    async def _serve(self, scope: Scope, receive: Any, send: Any) -> None:
+        self.scope = scope
+        oversized = _oversized_head(scope)
+        if oversized is not None:
+            await self._refuse(send, *oversized)
+            return
         limit = self.server.max_body
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -112,8 +166,25 @@ class _Exchange(WsgiToAsgiInstance):
             run = SyncToAsync(self._run_wsgi, thread_sensitive=False, executor=self.server.executor)
             await run(body)
 
-    # The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
-    _run_wsgi = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
+    def _run_wsgi(self, body: Any) -> None:
+        """The stock ``run_wsgi_app``, plus the ``close()`` PEP 3333 requires of a server.
+
+        asgiref never closes the response iterable, so a file response
+        (``send_file``) would leak its open file.
+        """
+        app, responses = self.wsgi_application, []
+
+        def tracked(environ: dict[str, Any], start_response: Any) -> Any:
+            responses.append(app(environ, start_response))
+            return responses[-1]
+
+        self.wsgi_application = tracked
+        try:
+            _stock_run_wsgi_app(self, body)
+        finally:
+            for iterable in responses:
+                if hasattr(iterable, "close"):
+                    iterable.close()
 
     def build_environ(self, scope: Scope, body: Any) -> dict[str, Any]:
         environ = super().build_environ(scope, body)
@@ -137,6 +208,21 @@ class _Exchange(WsgiToAsgiInstance):
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+# The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
+_stock_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
+
+
+def _oversized_head(scope: Scope) -> tuple[int, str] | None:
+    """414 or 431 with its reason when the request line or headers are too big."""
+    target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+    if target > MAX_TARGET_BYTES:
+        return 414, f"The path and query string must be at most {MAX_TARGET_BYTES} bytes."
+    headers = scope.get("headers", ())
+    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        return 431, f"At most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all."
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

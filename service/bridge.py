@@ -20,7 +20,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import redis
 from greenlet import getcurrent, greenlet
+from redis.client import NEVER_DECODE
 
 T = TypeVar("T")
 
@@ -63,3 +65,37 @@ def bridged_async_to_sync(function: Callable[..., Awaitable[T]]) -> Callable[...
         return wait_for(function(*args, **kwargs))
 
     return call
+
+
+class BridgedRedis(redis.Redis):
+    """The slice of a synchronous Redis client Flask-Session uses, served by the async one.
+
+    With ``WSGI_MODE=loop`` Flask's synchronous layer, where Flask-Session
+    opens and saves sessions, runs on the event loop: a blocking client there
+    would stall every request of the worker while one waits on Redis (up to
+    ``REDIS_SOCKET_TIMEOUT`` when Redis hangs). These calls are awaited on the
+    loop through the bridge instead, on the process's one async pool.
+
+    A ``redis.Redis`` only because Flask-Session checks ``isinstance`` (and
+    otherwise makes a client of its own); no connection pool is ever made.
+    """
+
+    def __init__(self, client: Callable[[], Any]) -> None:  # no super(): no pool of its own
+        self._client = client  # the async client is made when the server starts
+
+    def get(self, name: str) -> Any:
+        # Raw bytes, as from Flask-Session's own client: the async client
+        # decodes, and a record that is not UTF-8 must read as no session.
+        return wait_for(self._client().execute_command("GET", name, **{NEVER_DECODE: True}))
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        return wait_for(self._client().set(*args, **kwargs))
+
+    def delete(self, *names: str) -> Any:
+        return wait_for(self._client().delete(*names))
+
+    def close(self) -> None:
+        """Nothing to close: the pool is the async client's."""
+
+    def __repr__(self) -> str:
+        return "BridgedRedis()"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,19 +17,33 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from config.settings import Settings
+from service.errors import DependencyDown
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """An engine with pool and timeout settings for the configured backend."""
+    # For SQLite "timeout" is the busy timeout: writers queue behind each
+    # other instead of failing with "database is locked". For asyncpg it
+    # bounds connecting.
+    connect_args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
+    if settings.is_postgres and settings.db_statement_timeout:
+        # Enforced by the server, so a cancelled statement frees the backend
+        # too, and surfaces as an OperationalError (a 503).
+        milliseconds = int(settings.db_statement_timeout * 1000)
+        connect_args["server_settings"] = {"statement_timeout": str(milliseconds)}
     options: dict[str, Any] = {
         "pool_pre_ping": settings.db_pool_pre_ping,
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
-        # For SQLite this is the busy timeout: writers queue behind each other
-        # instead of failing with "database is locked".
-        "connect_args": {"timeout": settings.db_connect_timeout},
+        "pool_recycle": settings.db_pool_recycle,
+        "connect_args": connect_args,
+        # Parameters can hold password hashes and tokens; errors get logged.
+        "hide_parameters": True,
     }
+    if settings.database_url.startswith("postgresql+asyncpg"):
+        # Bounds every command even when the network swallows the bytes.
+        options["connect_args"]["command_timeout"] = settings.db_command_timeout
     engine = create_async_engine(settings.database_url, **options)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -45,6 +60,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@contextmanager
+def _faults_named() -> Iterator[None]:
+    # asyncpg lets socket errors and its command timeout through unwrapped;
+    # name them here so the client hears which dependency is down.
+    try:
+        yield
+    except (OSError, TimeoutError) as error:
+        raise DependencyDown(_DOWN, dependency="database") from error
+    except DBAPIError as error:
+        # A connection lost mid-statement comes as a plain DBAPIError with
+        # SQLSTATE class 08 (connection exception), not always invalidated.
+        if not str(getattr(error.orig, "sqlstate", "") or "").startswith("08"):
+            raise
+        raise DependencyDown(_DOWN, dependency="database") from error
+
+
+_DOWN = "database is unavailable, try again shortly"
+
+
 class Database:
     """The engine and session factory of one serving process."""
 
@@ -58,16 +92,18 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commit on success, roll back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        with _faults_named():
+            async with self.sessions() as session, session.begin():
+                yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:
         """A connection for single-statement reads, with no transaction around them."""
-        async with self.engine.connect() as connection:
-            if self._read_options:
-                await connection.execution_options(**self._read_options)
-            yield connection
+        with _faults_named():
+            async with self.engine.connect() as connection:
+                if self._read_options:
+                    await connection.execution_options(**self._read_options)
+                yield connection
 
     async def close(self) -> None:
         await self.engine.dispose()

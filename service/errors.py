@@ -7,16 +7,38 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context
+from flask import Flask, Response, has_request_context
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from service import metrics
+from service.request_ids import HEADER as REQUEST_ID_HEADER
+from service.request_ids import current_request_id
+
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110 names, where Python's HTTPStatus still has the older ones.
-_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+_TITLES = {413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content"}
 log = logging.getLogger("service.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: the body of every 4xx and 5xx response."""
+
+    # Written by ``problem`` below (a dict, for speed); this model is its documented shape.
+    type: str = Field(examples=["about:blank"])
+    title: str = Field(examples=["Unprocessable Content"])
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    errors: list[FieldError] | None = Field(None, description="On validation failures, one per field.")
+    request_id: str | None = None
 
 
 class ServiceError(Exception):
@@ -52,6 +74,14 @@ class Conflict(ServiceError):
     status = 409
 
 
+class TooManyRequests(ServiceError):
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
 
@@ -61,7 +91,14 @@ class ValidationFailed(ServiceError):
 
 
 class DependencyDown(ServiceError):
+    """Redis or the database cannot be reached; ``dependency`` names which."""
+
     status = 503
+    headers = {"Retry-After": "1"}
+
+    def __init__(self, detail: str | None = None, *, dependency: str | None = None):
+        super().__init__(detail)
+        self.dependency = dependency
 
 
 def problem(
@@ -81,10 +118,14 @@ def problem(
         body["detail"] = detail
     if errors is not None:
         body["errors"] = errors
-    if has_request_context() and "request_id" in g:
-        body["request_id"] = g.request_id
+    request_id = None
+    if has_request_context():
+        # Also when opening the session failed: then no after_request echoes it.
+        request_id = body["request_id"] = current_request_id()
     response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 
@@ -99,6 +140,8 @@ def problem_for(error: BaseException) -> Response:
         # Raised outside the view (e.g. while saving the session): Flask wraps
         # the original; judge by it so a Redis fault is still a 503.
         error = error.original_exception
+    if isinstance(error, DependencyDown) and error.dependency:
+        metrics.count_dependency_failure(error.dependency)
     if isinstance(error, ServiceError):
         return problem(error.status, error.detail, errors=error.errors, headers=error.headers)
     if isinstance(error, HTTPException) and error.code is not None:
@@ -106,6 +149,7 @@ def problem_for(error: BaseException) -> Response:
         return problem(error.code, error.description, headers=headers)
     down = _dependency_down(error)
     if down:
+        metrics.count_dependency_failure(down)
         log.warning("%s unavailable: %s", down, type(error).__name__)
         return problem(503, f"{down} is unavailable, try again shortly", headers={"Retry-After": "1"})
     log.error("unhandled exception", exc_info=error)
@@ -117,11 +161,23 @@ def _dependency_down(error: BaseException) -> str | None:
         return "redis"
     if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
         return "database"
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    if isinstance(error, DBAPIError) and (error.connection_invalidated or _transient_sqlstate(error)):
         return "database"
     if isinstance(error, (ConnectionError, TimeoutError)):
         return "a backing service"
     return None
+
+
+# PostgreSQL SQLSTATEs that mean "try again": connection faults (08), too
+# many connections (53), a cancelled statement or a server shutting down (57),
+# serialization failures and deadlocks (40001, 40P01).
+_TRANSIENT_CLASSES = ("08", "53", "57")
+_TRANSIENT_STATES = ("40001", "40P01")
+
+
+def _transient_sqlstate(error: DBAPIError) -> bool:
+    state = getattr(error.orig, "sqlstate", None) or ""
+    return state.startswith(_TRANSIENT_CLASSES) or state in _TRANSIENT_STATES
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import text
 
-from service import runtime
+from service import metrics, runtime
 from service.errors import DependencyDown
 from service.resources import AsyncResource
 
 PROBE_TIMEOUT = 2.0
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, Literal["ok"]]
+
+
 class Health(AsyncResource):
     """Alive while the process serves; touches no dependency."""
 
     async def get(self) -> Any:
-        return {"status": "ok"}
+        return Liveness(status="ok").model_dump()
 
 
 class Ready(AsyncResource):
@@ -28,9 +38,11 @@ class Ready(AsyncResource):
         rt = runtime.current()
         results = await asyncio.gather(_probe(_ping_db(rt)), _probe(rt.redis.ping()))
         down = [name for name, ok in zip(("database", "redis"), results, strict=True) if not ok]
+        for name in down:
+            metrics.count_dependency_failure(name)
         if down:
             raise DependencyDown(f"Not ready: {' and '.join(down)} unavailable.")
-        return {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+        return Readiness(status="ok", checks={"database": "ok", "redis": "ok"}).model_dump()
 
 
 async def _ping_db(rt: runtime.Runtime) -> None:

@@ -1,33 +1,153 @@
-"""The async Redis client: one bounded, blocking pool per serving process."""
+"""Redis clients: async for the views, sync for Flask-Session; bounded, blocking pools.
+
+``REDIS_URL`` is a plain Redis URL or a Sentinel one (see ``config/redis_url.py``);
+with Sentinel, every new connection asks the sentinels where the master is,
+so both clients follow a failover by themselves.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis
+from redis import sentinel as sync_sentinel
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry as SyncRetry
 
+from config.redis_url import is_sentinel_url, parse_sentinel_url
 from config.settings import Settings
+from service.errors import DependencyDown
+
+# Written by wait_for_replicas only: a write is what WAIT measures from.
+FENCE_KEY = "service:replication-fence"
 
 
-def create_redis(settings: Settings) -> Redis:
+class ServiceRedis(Redis):
+    """The async client, carrying how many replicas a revocation must reach."""
+
+    replica_acks: int = 0
+    replica_timeout: float = 1.0
+    sentinel: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        if self.sentinel is not None:
+            await self.sentinel.aclose()  # its own connections to the sentinels
+
+
+class SyncServiceRedis(redis.Redis):
+    """The sync client; closing it also closes its connections to the sentinels."""
+
+    sentinel: sync_sentinel.Sentinel | None = None
+
+    def close(self) -> None:
+        super().close()
+        for node in self.sentinel.sentinels if self.sentinel is not None else ():
+            node.close()
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The master's pool under Sentinel, waiting for a free connection like the plain one."""
+
+
+class _SyncBlockingSentinelPool(sync_sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
+    """The same for the sync client."""
+
+
+def _pool_options(settings: Settings, max_connections: int) -> dict[str, Any]:
+    return {
+        "max_connections": max_connections,
+        "timeout": settings.redis_pool_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+        "socket_connect_timeout": settings.redis_socket_timeout,
+        "health_check_interval": 30,
+        "retry_on_error": [ConnectionError, TimeoutError],
+    }
+
+
+def create_redis(settings: Settings) -> ServiceRedis:
     """A client whose pool makes callers wait for a free connection.
 
     The default asyncio pool raises ``MaxConnectionsError`` once every
     connection is busy, which under a burst turns into errors; a blocking pool
     queues the burst and only fails after ``REDIS_POOL_TIMEOUT``.
     """
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_pool_timeout,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
-        health_check_interval=30,
-        # One quick retry hides a pooled connection that died with a Redis
-        # restart; more would only stretch the time to a 503 when it is down.
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-        retry_on_error=[ConnectionError, TimeoutError],
-        decode_responses=True,
-    )
-    return Redis.from_pool(pool)
+    # One quick retry hides a pooled connection that died with a Redis
+    # restart (or a failover); more would only stretch the time to a 503.
+    options = _pool_options(settings, settings.redis_max_connections) | {
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        "decode_responses": True,
+    }
+    if is_sentinel_url(settings.redis_url):
+        target = parse_sentinel_url(settings.redis_url)
+        manager = Sentinel(
+            target.sentinels, sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout}
+        )
+        client = manager.master_for(
+            target.service_name,
+            redis_class=ServiceRedis,
+            connection_pool_class=_BlockingSentinelPool,
+            db=target.db,
+            password=target.password,
+            **options,
+        )
+        client.sentinel = manager
+    else:
+        client = ServiceRedis.from_pool(BlockingConnectionPool.from_url(settings.redis_url, **options))
+    client.replica_acks = settings.redis_replica_acks
+    client.replica_timeout = settings.redis_replica_timeout
+    return client
+
+
+def create_sync_redis(settings: Settings) -> SyncServiceRedis:
+    """The synchronous client Flask-Session needs; it runs on the WSGI threads.
+
+    One connection per WSGI thread at most, so the pool never makes a
+    request wait; same timeouts and retry as the async client. Responses
+    stay bytes: Flask-Session stores serialised bytes, not text.
+    """
+    options = _pool_options(settings, settings.wsgi_threads) | {
+        "retry": SyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+    }
+    if is_sentinel_url(settings.redis_url):
+        target = parse_sentinel_url(settings.redis_url)
+        manager = sync_sentinel.Sentinel(
+            target.sentinels, sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout}
+        )
+        client: SyncServiceRedis = manager.master_for(
+            target.service_name,
+            redis_class=SyncServiceRedis,
+            connection_pool_class=_SyncBlockingSentinelPool,
+            db=target.db,
+            password=target.password,
+            **options,
+        )
+        client.sentinel = manager
+        return client
+    return SyncServiceRedis.from_pool(redis.BlockingConnectionPool.from_url(settings.redis_url, **options))
+
+
+async def wait_for_replicas(client: Redis) -> None:
+    """Return once ``replica_acks`` replicas hold every write completed before this call; else 503.
+
+    WAIT only covers writes made on its own connection, and a pooled client
+    spreads writes over many; but replication is one ordered stream, so a
+    replica that acknowledges a fresh write on this connection also holds
+    every write that finished before it, whichever connection made it.
+    """
+    wanted = getattr(client, "replica_acks", 0)
+    if not wanted:
+        return
+    timeout_ms = max(1, int(getattr(client, "replica_timeout", 1.0) * 1000))
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(FENCE_KEY)
+        pipe.wait(wanted, timeout_ms)
+        _, acknowledged = await pipe.execute()
+    if acknowledged < wanted:
+        # Not acknowledging is the safe answer: a failover now could bring
+        # the revoked session back, so the client must retry.
+        raise DependencyDown("redis could not confirm the change on its replicas, try again shortly")

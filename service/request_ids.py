@@ -18,15 +18,21 @@ def choose_request_id(candidate: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def register_request_ids(app: Flask) -> None:
-    @app.before_request
-    def _assign() -> None:
+def current_request_id() -> str:
+    """This request's id; also before ``before_request`` ran (e.g. opening the session failed)."""
+    if "request_id" not in g:
         g.request_id = request.environ.get("service.request_id") or choose_request_id(
             request.headers.get(HEADER)
         )
+    return g.request_id
+
+
+def register_request_ids(app: Flask) -> None:
+    @app.before_request
+    def _assign() -> None:
+        current_request_id()
 
     @app.after_request
     def _echo(response: Response) -> Response:
-        if "request_id" in g:
-            response.headers[HEADER] = g.request_id
+        response.headers[HEADER] = current_request_id()
         return response

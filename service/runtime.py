@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
 from flask import current_app
 from redis.asyncio import Redis
 
 from config.settings import Settings
 from service.auth.passwords import PasswordHasher
+from service.bridge import BridgedRedis
 from service.db import Database
-from service.redis import create_redis
+from service.redis import create_redis, create_sync_redis
 
 
 class Runtime:
@@ -28,6 +30,12 @@ class Runtime:
         self._db: Database | None = None
         self._redis: Redis | None = None
         self._passwords: PasswordHasher | None = None
+        # Flask-Session's client. On the loop (WSGI_MODE=loop) its calls go
+        # through the async pool; on WSGI threads it is a synchronous client,
+        # bound to no loop, connecting on first use.
+        self.session_redis: redis.Redis | BridgedRedis = (
+            BridgedRedis(lambda: self.redis) if settings.wsgi_mode == "loop" else create_sync_redis(settings)
+        )
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -44,6 +52,7 @@ class Runtime:
             await self._db.close()
         if self._passwords is not None:
             self._passwords.close()
+        self.session_redis.close()
         self._db = self._redis = self._passwords = None
         self.loop = None
 

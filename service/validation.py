@@ -24,6 +24,8 @@ _MESSAGES = {
     "string_too_short": "must be at least {min_length} characters",
     "string_too_long": "must be at most {max_length} characters",
     "string_pattern_mismatch": "has characters that are not allowed",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
     "extra_forbidden": "is not allowed",
 }
 
@@ -41,17 +43,38 @@ def parse_body(model: type[Model]) -> Model:
         raise BadRequest("The JSON body is nested too deeply.") from None
     except ValueError as error:
         raise BadRequest(f"The body is not valid JSON: {_json_reason(error)}") from None
+    if (b"\\u" in raw or b"\xed" in raw) and _has_lone_surrogate(data):
+        # JSON may escape half of a UTF-16 pair, and Python's decoder lets
+        # encoded surrogates through: such text cannot be hashed or stored.
+        raise BadRequest("The body is not valid JSON: a string holds an unpaired UTF-16 surrogate.")
     if not isinstance(data, dict):
         raise ValidationFailed(
             "body: must be a JSON object",
             errors=[{"field": "body", "message": "must be a JSON object"}],
         )
+    return _validate(model, data)
+
+
+def parse_query(model: type[Model]) -> Model:
+    """Validate the query string against ``model`` (the first value of each name)."""
+    return _validate(model, request.args.to_dict())
+
+
+def _validate(model: type[Model], data: dict) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as error:
         errors = [_field_error(detail) for detail in error.errors(include_url=False)]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise ValidationFailed(detail, errors=errors) from None
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _field_error(detail: ErrorDetails) -> dict[str, str]:

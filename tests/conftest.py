@@ -1,4 +1,4 @@
-"""Fixtures: a private Redis, migrated SQLite files and live hypercorn servers.
+"""Fixtures: a private Redis, migrated databases (SQLite, or PostgreSQL) and live hypercorn servers.
 
 Error behaviour is tested as production runs it: APP_ENV=production.
 """
@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -16,7 +17,18 @@ from flask import Flask
 
 from config.settings import Settings
 from tests.support.live import LiveServer
+from tests.support.private_redis import private_redis  # noqa: F401  (a fixture)
 from tests.support.processes import RedisServer, migrate
+
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.nginx",
+    "tests.support.sentinel",
+    "tests.support.served",  # serve_process (issue 6)
+]
+
+if TYPE_CHECKING:
+    from tests.support.databases import Databases
 
 
 @pytest.fixture(scope="session")
@@ -52,33 +64,33 @@ def base_settings(database_url: str, redis_url: str, **overrides: object) -> Set
 
 
 @pytest.fixture
-def make_server(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str
-) -> Iterator[Callable[..., LiveServer]]:
+def make_server(databases: Databases, redis_url: str) -> Iterator[Callable[..., LiveServer]]:
     """Start live servers with custom settings; all are stopped after the test."""
     started: list[LiveServer] = []
+    made: list[str] = []
 
     def start(
         database_url: str | None = None, configure: Callable[[Flask], None] | None = None, **overrides: object
     ) -> LiveServer:
         if database_url is None:
-            database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'service.db'}"
-            migrate(database_url)
-        server = LiveServer(base_settings(database_url, redis_url, **overrides), configure)
+            database_url = databases.new()
+            made.append(database_url)
+        redis = str(overrides.pop("redis_url", redis_url))  # e.g. a private_redis or a Sentinel URL
+        server = LiveServer(base_settings(database_url, redis, **overrides), configure)
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+    for url in made:
+        databases.release(url)
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[LiveServer]:
+def server(databases: Databases, redis_url: str) -> Iterator[LiveServer]:
     """One live server shared by the tests that only need the defaults."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('shared-db') / 'service.db'}"
-    migrate(database_url)
-    live = LiveServer(base_settings(database_url, redis_url))
+    live = LiveServer(base_settings(databases.new(), redis_url))
     yield live
     live.stop()
 

@@ -121,11 +121,11 @@ def test_logout_ends_only_that_session(client: httpx.Client) -> None:
 
 
 def test_logout_on_one_instance_is_refused_on_another(
-    make_server: Callable[..., LiveServer], sqlite_url: str
+    make_server: Callable[..., LiveServer], database_url: str
 ) -> None:
-    one = make_server(sqlite_url)
+    one = make_server(database_url)
     # Both instances share one secret and one database, as a deployment's do.
-    two = make_server(sqlite_url, secret_key=one.settings.secret_key)
+    two = make_server(database_url, secret_key=one.settings.secret_key)
     with httpx.Client(base_url=one.url) as a, httpx.Client(base_url=two.url) as b:
         account = logged_in_user(a)
         assert b.get(ME, headers=account.auth).status_code == 200

@@ -10,9 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import service.notes.models
 import service.users.models  # noqa: F401
 from service.models import Base
-from tests.support.processes import migrate
 
 
 def _differences(url: str) -> list:
@@ -35,7 +35,6 @@ def _differences(url: str) -> list:
 # is checked by the case-insensitive uniqueness test instead.
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 @pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
-def test_migrated_schema_matches_the_models(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
-    migrate(url)
-    assert _differences(url) == []
+def test_migrated_schema_matches_the_models(database_url: str) -> None:
+    # database_url is already migrated, on SQLite or PostgreSQL (TEST_DATABASE_URL).
+    assert _differences(database_url) == []

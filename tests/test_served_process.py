@@ -13,13 +13,11 @@ import httpx
 import pytest
 
 from tests.factories import logged_in_user
-from tests.support.processes import ROOT, free_port, migrate, wait_until
+from tests.support.processes import ROOT, free_port, wait_until
 
 
 @pytest.fixture
-def served(tmp_path, redis_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:  # type: ignore[no-untyped-def]
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
-    migrate(database_url)
+def served(database_url: str, redis_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     environ = os.environ | {
         "APP_ENV": "production",

@@ -86,3 +86,18 @@ def test_the_server_refuses_to_start_with_one_line_saying_what_to_set() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("configuration error: SECRET_KEY must be set")
+
+
+def test_login_and_session_limits_come_from_the_environment_and_must_be_positive() -> None:
+    environ = {
+        "LOGIN_WINDOW": "60",
+        "LOGIN_MAX_PER_ACCOUNT": "5",
+        "LOGIN_MAX_PER_IP": "50",
+        "MAX_SESSIONS_PER_USER": "7",
+    }
+    settings = Settings.from_env(environ)
+    assert (settings.login_window, settings.login_max_per_account, settings.login_max_per_ip) == (60, 5, 50)
+    assert settings.max_sessions_per_user == 7
+    for name in environ:
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({**environ, name: "0"})

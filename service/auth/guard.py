@@ -1,23 +1,32 @@
-"""Declared authentication for resources: ``method_decorators = [authenticated]``."""
+"""Declared authentication for resources: ``method_decorators = [authenticated]``.
+
+A request authenticates with a bearer access token or, failing that, with a
+cookie session. Either way the login session must still be live in Redis:
+one round trip that also marks it seen. Cookie requests that change state
+must echo the session's CSRF token, which a cross-site page cannot read.
+"""
 
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import g, request, session
 
 from service import runtime
-from service.auth.sessions import Principal, check_session
+from service.auth.sessions import ClientInfo, Principal, check_session, touch_session
 from service.auth.tokens import decode_token
-from service.errors import Unauthorized
+from service.errors import Forbidden, Unauthorized
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def authenticated(method: Handler) -> Handler:
-    """Run ``method`` only for a caller with a live access token; sets ``g.principal``."""
+    """Run ``method`` only for a caller with a live login; sets ``g.principal``."""
 
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -28,10 +37,16 @@ def authenticated(method: Handler) -> Handler:
 
 
 async def authenticate() -> Principal:
-    """The caller of this request, from its bearer token; 401 otherwise."""
+    """The caller of this request, from its bearer token or its cookie session; 401 otherwise."""
+    if "Authorization" in request.headers or "sid" not in session:
+        return await _from_bearer()
+    return await _from_cookie()
+
+
+async def _from_bearer() -> Principal:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send 'Authorization: Bearer <access token>'.")
+        raise Unauthorized("Send 'Authorization: Bearer <access token>' or log in with a cookie session.")
     rt = runtime.current()
     claims = decode_token(rt.settings, token.strip(), token_type="access")
     if not await check_session(rt.redis, claims):
@@ -39,6 +54,26 @@ async def authenticate() -> Principal:
     return Principal(claims.user_id, claims.session_id)
 
 
+async def _from_cookie() -> Principal:
+    user_id, session_id, csrf = session.get("uid"), session.get("sid"), session.get("csrf")
+    if not isinstance(user_id, int) or not isinstance(session_id, str) or not isinstance(csrf, str):
+        raise Unauthorized("The session is not valid; log in again.")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf.encode()):
+            raise Forbidden(f"Send the session's CSRF token in the {CSRF_HEADER} header.")
+    if not await touch_session(runtime.current().redis, user_id=user_id, session_id=session_id):
+        raise Unauthorized("The session has ended; log in again.")
+    return Principal(user_id, session_id)
+
+
 def principal() -> Principal:
     """The authenticated caller; only inside an ``authenticated`` method."""
     return g.principal
+
+
+def client_info() -> ClientInfo:
+    """The user agent and address of this request's client, for the session list."""
+    # remote_addr is the peer, or the client as a trusted proxy reports it
+    # once a ProxyFix sits in front; X-Forwarded-For is never read here.
+    return ClientInfo(request.headers.get("User-Agent", ""), request.remote_addr or "unknown")

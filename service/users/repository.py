@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.db import Database
@@ -42,3 +42,18 @@ async def get_user(db: Database, user_id: int) -> dict | None:
     async with db.reader() as conn:
         row = (await conn.execute(_public_by_id, {"user_id": user_id})).first()
     return None if row is None else row._asdict()
+
+
+async def find_password(db: Database, user_id: int) -> tuple[str, str] | None:
+    """The username and password hash of a user, or None when there is no such user."""
+    async with db.reader() as conn:
+        row = (
+            await conn.execute(select(User.username, User.password_hash).where(User.id == user_id))
+        ).first()
+    return None if row is None else (row.username, row.password_hash)
+
+
+async def set_password_hash(db: Database, user_id: int, password_hash: str) -> None:
+    """Store a new password hash for the user."""
+    async with db.session() as session:
+        await session.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))

@@ -1,0 +1,128 @@
+"""Cookie sessions for browsers: Flask-Session on Redis, JSON only, with a CSRF token.
+
+The cookie holds only a random id; the record (``auth:cookie:<id>``) holds
+the user, the login session's id and the CSRF token. The login session
+itself is the same Redis record a bearer login gets, so listing, logging out
+everywhere and the per-request check treat both kinds alike.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import redis
+from flask import Flask, Response, current_app, session
+from flask_session.base import Serializer, ServerSideSession
+from flask_session.redis import RedisSessionInterface
+
+from config.settings import Settings
+from service.auth.accounts import check_credentials
+from service.auth.schemas import Credentials, CsrfToken
+from service.auth.sessions import ClientInfo, Principal, end_session, start_session
+from service.auth.tokens import new_id
+from service.bridge import BridgedRedis
+from service.runtime import Runtime
+
+COOKIE_PREFIX = "auth:cookie:"
+
+
+class JsonSerializer(Serializer):
+    """JSON objects only.
+
+    Flask-Session's own serializer falls back to msgpack and then to
+    ``pickle.loads`` on whatever it reads: a record planted in Redis could
+    run code. Here anything that is not a JSON object reads as no session.
+    """
+
+    def encode(self, session: ServerSideSession) -> bytes:
+        return json.dumps(dict(session), separators=(",", ":")).encode()
+
+    def decode(self, serialized_data: bytes) -> dict | None:  # type: ignore[override]
+        try:
+            data = json.loads(serialized_data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+class CookieSessionInterface(RedisSessionInterface):
+    """Flask-Session's Redis interface with a JSON serializer and a loop-friendly regenerate."""
+
+    def __init__(self, app: Flask, client: redis.Redis | BridgedRedis) -> None:
+        super().__init__(app, client=client, key_prefix=COOKIE_PREFIX, serialization_format="json")
+        self.serializer = JsonSerializer()
+
+    def store_key(self, sid: str) -> str:
+        """The Redis key of the record behind a cookie id."""
+        return self._get_store_id(sid)
+
+    def regenerate(self, session: ServerSideSession) -> None:
+        """Give the session a new id; the old record is deleted when the session is saved.
+
+        Like upstream, an empty session is left alone: fill it first. The
+        delete waits for ``save_session``, in Flask's synchronous layer, where
+        the client may block (a WSGI thread) or wait through the bridge.
+        """
+        if session:
+            session.replaced_sid = session.sid  # type: ignore[attr-defined]
+            session.sid = self._generate_sid(self.sid_length)
+            session.modified = True
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if session is None:
+            return  # opening it failed (Redis down): the error response is already being sent
+        replaced = getattr(session, "replaced_sid", None)
+        if replaced is not None:
+            self._delete_session(self.store_key(replaced))
+        super().save_session(app, session, response)
+
+
+def register_cookie_sessions(app: Flask, settings: Settings, client: redis.Redis | BridgedRedis) -> None:
+    """Serve cookie sessions from Redis through ``client``, with the sync interface Flask-Session needs."""
+    app.config.update(
+        SESSION_COOKIE_NAME="session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.app_env != "development",
+        # A cookie login lasts as long as a bearer login's refresh token, from
+        # login; the record is not rewritten on every request (a round trip).
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.refresh_token_ttl),
+        SESSION_REFRESH_EACH_REQUEST=False,
+    )
+    app.session_interface = CookieSessionInterface(app, client)
+
+
+async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToken:
+    """Check credentials and turn this request's cookie session into a fresh login."""
+    user_id, epoch = await check_credentials(rt, form, client)
+    previous_user, previous_session = session.get("uid"), session.get("sid")
+    if isinstance(previous_user, int) and isinstance(previous_session, str):
+        # Logging in again replaces the cookie's previous login.
+        await end_session(rt.redis, user_id=previous_user, session_id=previous_session)
+    csrf, session_id = secrets.token_urlsafe(32), new_id()
+    session.clear()
+    session.update(uid=user_id, sid=session_id, csrf=csrf)
+    # Only now: Flask-Session's regenerate does nothing to an empty session,
+    # and a new id is what keeps a planted cookie id from being logged in.
+    interface: CookieSessionInterface = current_app.session_interface  # type: ignore[assignment]
+    interface.regenerate(session)  # type: ignore[arg-type]
+    await start_session(
+        rt.redis,
+        session_id=session_id,
+        user_id=user_id,
+        ttl=rt.settings.refresh_token_ttl,
+        limit=rt.settings.max_sessions_per_user,
+        client=client,
+        epoch=epoch,
+        cookie_key=interface.store_key(session.sid),  # type: ignore[attr-defined]
+    )
+    return CsrfToken(csrf_token=csrf)
+
+
+async def log_out(rt: Runtime, caller: Principal) -> None:
+    """End the login and delete the cookie's server-side record; the cookie is expired."""
+    await end_session(rt.redis, user_id=caller.user_id, session_id=caller.session_id)
+    session.clear()

@@ -1,0 +1,1 @@
+"""Notes: a resource each user owns."""

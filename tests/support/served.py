@@ -1,0 +1,106 @@
+"""The service as `make run` serves it, in a process of its own that tests can signal and kill.
+
+``python -m hypercorn --config python:config.hypercorn asgi:app`` with the
+settings in its environment; its stdout and stderr go to a file the test can
+read (the JSON request log among them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import ROOT, free_port, migrate, wait_until
+
+
+class ServedProcess:
+    """One hypercorn process (and its workers) serving ``asgi:app``."""
+
+    def __init__(self, environ: dict[str, str], log_path: Path) -> None:
+        self.environ = environ
+        self.log_path = log_path
+        self.port = int(environ["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start (or start again, on the same port and database) and wait until it serves."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hypercorn", "--config", "python:config.hypercorn", "asgi:app"],
+                cwd=ROOT,
+                env=os.environ | self.environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group: hypercorn's workers are child
+                # processes, and a kill must take them along.
+                start_new_session=True,
+            )
+        wait_until(self._healthy, timeout=30)
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.logs()}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM, as an orchestrator stops it; the exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the server and its workers at once: no cleanup of any kind."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.kill()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def serve_process(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., ServedProcess]]:
+    """Start served processes with environment overrides; all are killed after the test."""
+    started: list[ServedProcess] = []
+
+    def start(database_url: str | None = None, **overrides: str) -> ServedProcess:
+        number = len(started) + 1
+        if database_url is None:
+            database_url = f"sqlite+aiosqlite:///{tmp_path / f'served-{number}.db'}"
+            migrate(database_url)
+        environ = {
+            "APP_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PORT": str(free_port()),
+            "WORKERS": "1",
+            "BCRYPT_ROUNDS": "4",
+        } | {key.upper(): str(value) for key, value in overrides.items()}
+        served = ServedProcess(environ, tmp_path / f"served-{number}.log")
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()
