@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import statistics
@@ -151,10 +152,11 @@ def loads(seed: Seed, scenario: str, with_variant: bool = False) -> list[Load]:
     return [load for load in result if not only or only in f"{load.endpoint} @{load.conns}"]
 
 
-def wrk(port: int, load: Load, duration: float, stop_after: int = 0) -> dict:
+def wrk(port: int, load: Load, duration: float) -> dict:
     threads = min(2, load.conns)
-    env = {**os.environ, **load.env, "BENCH_STOP_AFTER": str(stop_after)}
-    argv = ["wrk", f"-t{threads}", f"-c{load.conns}", f"-d{duration:g}s", "--timeout", "10s"]
+    env = {**os.environ, **load.env}
+    seconds = max(1, math.ceil(duration))  # wrk takes whole seconds only
+    argv = ["wrk", f"-t{threads}", f"-c{load.conns}", f"-d{seconds}s", "--timeout", "10s"]
     argv += ["-s", str(ROOT / "bench" / "request.lua"), f"http://127.0.0.1:{port}{load.path}"]
     output = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("BENCH "))
@@ -256,20 +258,26 @@ def _row(scenario: str, target: str, load: Load, results: list[dict]) -> Row:
 
 
 def soak(process: Process, seed: Seed, total: int, chunks: int = 10) -> Row:
-    """``total`` requests of GET /users/me at 64 connections; RSS after each chunk."""
+    """About ``total`` requests of GET /users/me at 64 connections; RSS after each tenth.
+
+    wrk cannot stop after a number of requests, so a short probe sets the
+    length of each chunk and the soak runs until ``total`` requests are done.
+    """
     load = Load("soak", "GET", ME, 64, [], {"BENCH_AUTH": f"Bearer {seed.token}"})
-    rss, errors, requests = [], 0, 0
+    probe = wrk(process.port or 0, load, 5)
+    rate = max(probe["requests"] / (probe["duration_us"] / 1e6), 1.0)
+    seconds = max(total / chunks / rate, 2.0)
+    rss, errors, requests = [process.rss_mb()], 0, 0
     started = time.monotonic()
-    for _ in range(chunks):
-        result = wrk(process.port or 0, load, 3600, stop_after=total // chunks // 2)
+    while requests < total and len(rss) <= 3 * chunks:
+        result = wrk(process.port or 0, load, seconds)
         errors += result["non2xx"] + result["socket_errors"]
         requests += result["requests"]
         rss.append(process.rss_mb())
     elapsed = time.monotonic() - started
     growth = (rss[-1] - rss[0]) / rss[0] * 100
-    note = (
-        f"{requests} requests; RSS after each 10%: {' '.join(f'{mb:.0f}' for mb in rss)} MiB ({growth:+.1f}%)"
-    )
+    trace = " ".join(f"{mb:.0f}" for mb in rss)
+    note = f"{requests} requests; RSS before and after each chunk: {trace} MiB ({growth:+.1f}%)"
     return Row(
         "local",
         "service",
@@ -301,7 +309,8 @@ def table(rows: list[Row]) -> str:
             if login is not None and login.rps and row.rps:
                 row.note = f"2 threads; login / bcrypt = {login.rps / row.rps:.2f}"
         lines.append(
-            f"| {row.scenario} | {row.target} | {row.endpoint} | {row.conns} | {_num(row.rps, 0)} "
+            f"| {row.scenario} | {row.target} | {row.endpoint} | {row.conns} "
+            f"| {_num(row.rps, 0 if (row.rps or 0) >= 100 else 1)} "
             f"| {_num(row.p50_ms, 1)} | {_num(row.p99_ms, 1)} | {row.errors} | {_num(row.cpu_ms, 2)} "
             f"| {_num(row.rss_mb, 0)} | {ratios[0]} | {ratios[1]} | {row.note} |"
         )

@@ -1,7 +1,6 @@
 -- One wrk load, described by the environment (bench/run.py sets it):
 --   BENCH_METHOD, BENCH_AUTH (Authorization header), BENCH_BODY (a JSON body),
---   BENCH_BODIES (several bodies separated by newlines, used in turn),
---   BENCH_STOP_AFTER (each thread stops after this many responses).
+--   BENCH_BODIES (several bodies separated by newlines, used in turn).
 -- Non-2xx answers are counted here; done() prints one JSON line for run.py.
 
 local threads = {}
@@ -31,17 +30,11 @@ if #bodies > 0 then
   end
 end
 
-local stop_after = tonumber(os.getenv("BENCH_STOP_AFTER") or "0")
 non2xx = 0
-responses = 0
 
 function response(status, headers, body)
-  responses = responses + 1
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
-  end
-  if stop_after > 0 and responses >= stop_after then
-    wrk.thread:stop()
   end
 end
 

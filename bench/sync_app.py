@@ -3,8 +3,9 @@ original tutorial builds and deploys it, plain sync Flask + Flask-SQLAlchemy +
 sync redis under ``gunicorn -w 4``.
 
 It does the same work as the service for that request: verify the JWT (same
-secret, same claims), one Redis round trip to check the login session is
-live and the caller's, load the user through the ORM, answer JSON. Reads the
+secret, same claims), one Redis round trip running the service's own script
+that checks the login session is live and the caller's and marks it seen,
+load the user through the ORM, answer JSON. Reads the
 service's settings (``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``) so it
 serves the same data; the async driver in the URL is swapped for a sync one.
 """
@@ -20,7 +21,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config.settings import load_settings_or_exit
-from service.auth.sessions import session_key
+from service.auth.sessions import _TOUCH, session_key
 from service.auth.tokens import ALGORITHM, REQUIRED_CLAIMS
 
 settings = load_settings_or_exit()
@@ -30,6 +31,9 @@ app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_url.replace("+asyncpg"
 )
 db = SQLAlchemy(app)
 store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+# The service's own check: one round trip that verifies the session is the
+# caller's and marks it seen.
+touch = store.register_script(_TOUCH)
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]
@@ -55,7 +59,8 @@ def me():  # type: ignore[no-untyped-def]
         )
     except jwt.InvalidTokenError:
         return _unauthorized("bad token")
-    if claims["typ"] != "access" or store.hget(session_key(claims["sid"]), "uid") != claims["sub"]:
+    seen = datetime.now(UTC).isoformat()
+    if claims["typ"] != "access" or touch(keys=[session_key(claims["sid"])], args=[claims["sub"], seen]) != 1:
         return _unauthorized("revoked")
     user = db.session.get(User, int(claims["sub"]))
     if user is None:

@@ -10,11 +10,13 @@ from typing import Literal
 import jwt
 
 from config.settings import Settings
+from service.auth.token_cache import VerifiedTokens
 from service.errors import Unauthorized
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "typ", "sid"]
 TokenType = Literal["access", "refresh"]
+_verified = VerifiedTokens()
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,16 @@ def issue_token(
 
 def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Claims:
     """Verify signature, expiry, required claims and type; 401 on any failure."""
+    payload = _verified.get(settings.secret_key, token, time.time())
     try:
-        payload = jwt.decode(
-            token,
-            settings.secret_key,
-            algorithms=[ALGORITHM],
-            options={"require": REQUIRED_CLAIMS},
-        )
+        if payload is None:
+            payload = jwt.decode(
+                token,
+                settings.secret_key,
+                algorithms=[ALGORITHM],
+                options={"require": REQUIRED_CLAIMS},
+            )
+            _verified.put(settings.secret_key, token, payload)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired.") from None
     except jwt.InvalidTokenError:

@@ -1,0 +1,70 @@
+"""The cache of verified tokens gives exactly PyJWT's answers, only faster."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from config.settings import Settings
+from service.auth.token_cache import VerifiedTokens
+from service.auth.tokens import decode_token, issue_token
+from service.errors import Unauthorized
+
+SECRET = "s" * 40
+
+
+def _settings(secret: str = SECRET) -> Settings:
+    return Settings(secret_key=secret)
+
+
+def test_a_token_decodes_the_same_from_the_cache() -> None:
+    token, claims = issue_token(_settings(), user_id=7, session_id="abc", token_type="access")
+    first = decode_token(_settings(), token, token_type="access")
+    again = decode_token(_settings(), token, token_type="access")
+    assert first == again == claims
+
+
+def test_a_cached_token_is_refused_under_another_secret() -> None:
+    token, _ = issue_token(_settings(), user_id=7, session_id="abc", token_type="access")
+    decode_token(_settings(), token, token_type="access")
+    with pytest.raises(Unauthorized):
+        decode_token(_settings("o" * 40), token, token_type="access")
+
+
+def test_a_cached_token_of_the_wrong_type_is_still_refused() -> None:
+    token, _ = issue_token(_settings(), user_id=7, session_id="abc", token_type="refresh")
+    decode_token(_settings(), token, token_type="refresh")
+    with pytest.raises(Unauthorized, match="type"):
+        decode_token(_settings(), token, token_type="access")
+
+
+def test_a_tampered_copy_of_a_cached_token_is_refused() -> None:
+    token, _ = issue_token(_settings(), user_id=7, session_id="abc", token_type="access")
+    decode_token(_settings(), token, token_type="access")
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(Unauthorized):
+        decode_token(_settings(), tampered, token_type="access")
+
+
+def test_an_expired_token_is_never_served_from_the_cache() -> None:
+    cache = VerifiedTokens()
+    cache.put(SECRET, "token", {"exp": 100})
+    assert cache.get(SECRET, "token", now=99.5) == {"exp": 100}
+    assert cache.get(SECRET, "token", now=100) is None  # PyJWT: expired once exp <= now
+
+
+def test_an_expired_token_is_refused_as_expired() -> None:
+    settings = _settings()
+    past = int(time.time()) - settings.access_token_ttl - 10
+    token, _ = issue_token(settings, user_id=7, session_id="abc", token_type="access", now=past)
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token(settings, token, token_type="access")
+
+
+def test_the_cache_stays_bounded() -> None:
+    cache = VerifiedTokens(size=8)
+    for number in range(100):
+        cache.put(SECRET, f"token-{number}", {"exp": 10**10})
+    assert len(cache._entries) <= 8
+    assert cache.get(SECRET, "token-99", now=0) is not None
