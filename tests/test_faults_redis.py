@@ -6,7 +6,7 @@ session's redis-server; nothing is mocked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -51,14 +51,31 @@ def redis_proxy(redis_url: str) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def cut_server(tmp_path, redis_url: str, redis_proxy: FaultProxy) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+def serve_through_proxy(
+    tmp_path,  # type: ignore[no-untyped-def]
+    redis_url: str,
+    redis_proxy: FaultProxy,
+) -> Iterator[Callable[..., LiveServer]]:
+    """Start live servers whose Redis traffic goes through ``redis_proxy``; stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(**overrides: object) -> LiveServer:
+        database_url = f"sqlite+aiosqlite:///{tmp_path / f'service-{len(started)}.db'}"
+        migrate(database_url)
+        started.append(
+            LiveServer(base_settings(database_url, redis_proxy.url_through(redis_url), **overrides))
+        )
+        return started[-1]
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def cut_server(serve_through_proxy: Callable[..., LiveServer]) -> LiveServer:
     """A live server whose Redis traffic goes through ``redis_proxy``."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
-    migrate(database_url)
-    settings = base_settings(database_url, redis_proxy.url_through(redis_url), **TIMEOUTS)
-    live = LiveServer(settings)
-    yield live
-    live.stop()
+    return serve_through_proxy(**TIMEOUTS)
 
 
 @pytest.mark.parametrize("mode", ["refuse", "reset", "hang"])
@@ -100,31 +117,19 @@ def test_redis_fault_gives_503_then_heals(cut_server: LiveServer, redis_proxy: F
 
 
 def test_a_burst_against_hung_redis_waits_for_the_pool_then_gets_503(
-    tmp_path,  # type: ignore[no-untyped-def]
-    redis_url: str,
-    redis_proxy: FaultProxy,
+    serve_through_proxy: Callable[..., LiveServer], redis_proxy: FaultProxy
 ) -> None:
     """More requests than pooled connections: the rest wait REDIS_POOL_TIMEOUT, then 503."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
-    migrate(database_url)
-    settings = base_settings(
-        database_url, redis_proxy.url_through(redis_url), redis_max_connections=2, **TIMEOUTS
-    )
-    live = LiveServer(settings)
-    try:
-        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
-            account = logged_in_user(client)
-        with redis_proxy.fault("hang"), ThreadPoolExecutor(8) as pool:
-            answers = list(
-                pool.map(
-                    lambda _: httpx.get(f"{live.url}{ME}", headers=account.auth, timeout=BOUND), range(8)
-                )
-            )
-        assert [r.status_code for r in answers] == [503] * 8
-        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
-            assert client.get(ME, headers=account.auth).status_code == 200
-    finally:
-        live.stop()
+    live = serve_through_proxy(redis_max_connections=2, **TIMEOUTS)
+    with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+        account = logged_in_user(client)
+    with redis_proxy.fault("hang"), ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: httpx.get(f"{live.url}{ME}", headers=account.auth, timeout=BOUND), range(8))
+        )
+    assert [r.status_code for r in answers] == [503] * 8
+    with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+        assert client.get(ME, headers=account.auth).status_code == 200
 
 
 def test_redis_client_takes_every_timeout_from_settings() -> None:
@@ -139,31 +144,23 @@ def test_redis_client_takes_every_timeout_from_settings() -> None:
 
 
 def test_a_cookie_request_waiting_on_hung_redis_does_not_stall_the_worker(
-    tmp_path,  # type: ignore[no-untyped-def]
-    redis_url: str,
-    redis_proxy: FaultProxy,
+    serve_through_proxy: Callable[..., LiveServer], redis_proxy: FaultProxy
 ) -> None:
     # Flask-Session opens the session in Flask's synchronous layer; with
     # WSGI_MODE=loop that layer runs on the event loop, so a blocking Redis
     # call there would freeze every request of the worker until it timed out.
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
-    migrate(database_url)
-    settings = base_settings(database_url, redis_proxy.url_through(redis_url), redis_socket_timeout=5.0)
-    assert settings.wsgi_mode == "loop"
-    live = LiveServer(settings)
-    try:
-        with httpx.Client(base_url=live.url, timeout=BOUND) as client:
-            account = register(client)
-            body = {"username": account.username, "password": account.password}
-            response = client.post("/api/v1/session", json=body)
-            assert response.status_code == 200
-            cookie = {"Cookie": f"session={response.cookies['session']}"}
-            client.cookies.clear()
-            with redis_proxy.fault("hang"), ThreadPoolExecutor(1) as pool:
-                waiting = pool.submit(client.get, ME, headers=cookie)
-                assert client.get("/healthz").status_code == 200
-                assert not waiting.done()  # answered while the cookie request still waits on Redis
-                assert_problem(waiting.result(), 503)
-            assert client.get(ME, headers=cookie).status_code == 200
-    finally:
-        live.stop()
+    live = serve_through_proxy(redis_socket_timeout=5.0)
+    assert live.settings.wsgi_mode == "loop"
+    with httpx.Client(base_url=live.url, timeout=BOUND) as client:
+        account = register(client)
+        body = {"username": account.username, "password": account.password}
+        response = client.post("/api/v1/session", json=body)
+        assert response.status_code == 200
+        cookie = {"Cookie": f"session={response.cookies['session']}"}
+        client.cookies.clear()
+        with redis_proxy.fault("hang"), ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(client.get, ME, headers=cookie)
+            assert client.get("/healthz").status_code == 200
+            assert not waiting.done()  # answered while the cookie request still waits on Redis
+            assert_problem(waiting.result(), 503)
+        assert client.get(ME, headers=cookie).status_code == 200
