@@ -21,8 +21,22 @@ keep_alive_timeout = _settings.keep_alive_timeout
 # Request line plus headers; beyond this h11 answers 431/400 itself.
 h11_max_incomplete_size = 16 * 1024
 backlog = 1024
-accesslog = None
+accesslog = None  # the service logs each request itself (service.requests)
 errorlog = "-"
+# Hypercorn's own lines (startup, shutdown, protocol errors) as JSON too, so
+# that every line on stderr is one JSON object. A dict, not a logger: the
+# config is pickled to the workers, and each applies it.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "service.logs.JsonFormatter"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    },
+    "loggers": {
+        "hypercorn.error": {"handlers": ["stderr"], "level": _settings.log_level.upper(), "propagate": False}
+    },
+}
 
 if workers > 1 or _settings.prometheus_multiproc_dir:
     # Several worker processes: metrics go through prometheus_client's

@@ -22,6 +22,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,  # which worker, when there are several
             "message": record.getMessage(),
         }
         entry.update(getattr(record, FIELDS, {}))

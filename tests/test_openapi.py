@@ -99,3 +99,17 @@ def test_the_docs_page_and_its_assets_are_served_locally(client: httpx.Client) -
     missing = client.get("/docs/assets/../../../../etc/passwd")
     assert missing.status_code == 404
     assert missing.headers["Content-Type"] == "application/problem+json"
+
+
+def test_links_name_real_operations(client: httpx.Client) -> None:
+    document = client.get("/openapi.json").json()
+    operation_ids = {op["operationId"] for item in document["paths"].values() for op in item.values()}
+    links = [
+        link
+        for item in document["paths"].values()
+        for op in item.values()
+        for response in op["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+    assert len(links) >= 4
+    assert {link["operationId"] for link in links} <= operation_ids

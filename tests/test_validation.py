@@ -41,3 +41,14 @@ def test_a_surrogate_pair_is_ordinary_text(client: httpx.Client) -> None:
     )
     assert response.status_code == 201
     assert response.json()["title"] == "smile \U0001f600"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/session"])
+@pytest.mark.parametrize("username", ["nul\u0000name", "x" * 500, "ab", "spaced name"])
+def test_a_username_no_account_can_have_is_a_plain_401(
+    client: httpx.Client, path: str, username: str
+) -> None:
+    # PostgreSQL refuses a NUL in text; such a name must not reach the query (found by schemathesis).
+    response = client.post(path, json={"username": username, "password": "whatever-password"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid username or password."

@@ -6,7 +6,14 @@ from datetime import datetime
 
 from service.auth import limits
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch
-from service.auth.schemas import Credentials, PasswordChange, SessionPublic, TokenPair, UserCreate
+from service.auth.schemas import (
+    Credentials,
+    PasswordChange,
+    SessionPublic,
+    TokenPair,
+    UserCreate,
+    could_be_username,
+)
 from service.auth.sessions import (
     ClientInfo,
     Principal,
@@ -38,7 +45,9 @@ async def check_credentials(rt: Runtime, form: Credentials, client: ClientInfo) 
     """
     await limits.count_attempt(rt.redis, rt.settings, username=form.username, ip=client.ip)
     epoch = await read_epoch(rt.redis, form.username)  # before the hash: see password_epochs
-    found = await repository.find_login(rt.db, form.username)
+    # A name no account can have is not looked up: PostgreSQL refuses a NUL in
+    # text outright (a 500), and the answer is "unknown user" either way.
+    found = await repository.find_login(rt.db, form.username) if could_be_username(form.username) else None
     user_id, password_hash = found if found is not None else (None, None)
     if not await rt.passwords.verify(form.password, password_hash) or user_id is None:
         raise Unauthorized("Invalid username or password.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from service.auth.passwords import MAX_PASSWORD_BYTES
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+_USERNAME = re.compile(USERNAME_PATTERN.replace("$", r"\Z"))
 
 
 def password_field() -> Any:
@@ -41,6 +43,11 @@ class UserCreate(BaseModel):
         if username is not None and password.lower() == username.lower():
             raise ValueError("must not be the username")
         return password
+
+
+def could_be_username(name: str) -> bool:
+    """Whether some account could have this name (the registration rules)."""
+    return 3 <= len(name) <= 32 and _USERNAME.match(name) is not None
 
 
 def check_password_bytes(password: str) -> None:

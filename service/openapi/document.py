@@ -150,6 +150,8 @@ def _success(op: Operation) -> dict[str, Any]:
     elif op.status != 204:
         schema = {"type": "string"} if op.media_type == "text/html" else {"type": "object"}
         response["content"] = {op.media_type: {"schema": schema}}
+    if op.links:
+        response["links"] = op.links
     if op.headers:
         response["headers"] = {
             name: {"description": text, "required": name == "Location", "schema": {"type": "string"}}

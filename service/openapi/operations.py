@@ -8,7 +8,7 @@ that this table and the app's routes name the same operations.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -45,6 +45,20 @@ class Operation:
     errors: tuple[int, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)  # success headers: name -> description
     media_type: str = "application/json"
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)  # OpenAPI links from the success
+
+
+def _note_links() -> dict[str, dict[str, Any]]:
+    # What a client (and schemathesis's stateful phase) can do with a new note.
+    note = {"note_id": "$response.body#/id"}
+    return {
+        name: {"operationId": operation_id, "parameters": note}
+        for name, operation_id in (
+            ("GetNote", "get_notes_note_id"),
+            ("UpdateNote", "patch_notes_note_id"),
+            ("DeleteNote", "delete_notes_note_id"),
+        )
+    }
 
 
 LOGIN_ERRORS = (401, 429)
@@ -59,7 +73,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", f"{API}/auth/logout-all", "End every session of the caller", "auth",
               auth="user", status=204),
     Operation("get", f"{API}/auth/sessions", "List the caller's sessions", "auth",
-              auth="user", returns=SessionPublic, many=True),
+              auth="user", returns=SessionPublic, many=True,
+              links={"EndFirstSession": {"operationId": "delete_auth_sessions_session_id",
+                                         "parameters": {"session_id": "$response.body#/0/id"}}}),
     Operation("delete", f"{API}/auth/sessions/{{session_id}}", "End one of the caller's sessions", "auth",
               auth="user", status=204, errors=(404,)),
     Operation("post", f"{API}/session", "Log in with a cookie session (browsers)", "session",
@@ -73,7 +89,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", f"{API}/notes", "The caller's notes, newest first, a page at a time", "notes",
               auth="user", query=NoteListQuery, returns=NotePage, errors=(422,)),
     Operation("post", f"{API}/notes", "Create a note", "notes", auth="user", body=NoteCreate, status=201,
-              returns=NotePublic, headers={"Location": "The new note's URL."}),
+              returns=NotePublic, headers={"Location": "The new note's URL."}, links=_note_links()),
     Operation("get", f"{API}/notes/{{note_id}}", "One of the caller's notes", "notes", auth="user",
               returns=NotePublic, errors=(404,)),
     Operation("patch", f"{API}/notes/{{note_id}}", "Change a note's title or body", "notes", auth="user",

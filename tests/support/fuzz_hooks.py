@@ -32,7 +32,7 @@ def filter_body(context: Any, body: Any) -> bool:
     )
 
 
-@schemathesis.auth()
+@schemathesis.auth(refresh_interval=None)
 class BearerLogin:
     def get(self, case: Any, context: Any) -> str:
         response = requests.post(

@@ -91,7 +91,9 @@ class SentinelCluster:
         config.write_text(
             f"port {sentinel_port}\nbind 127.0.0.1\ndir {directory}\n"
             f"sentinel monitor {SERVICE_NAME} 127.0.0.1 {master_port} 1\n"
-            f"sentinel down-after-milliseconds {SERVICE_NAME} 1000\n"
+            # Long enough that a loaded test machine's pause is not taken for
+            # a dead master (a spurious failover), short enough for a quick test.
+            f"sentinel down-after-milliseconds {SERVICE_NAME} 3000\n"
             f"sentinel failover-timeout {SERVICE_NAME} 5000\n"
             f"sentinel parallel-syncs {SERVICE_NAME} 1\n"
         )
