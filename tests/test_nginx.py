@@ -115,3 +115,11 @@ def test_a_stopped_instance_is_skipped_and_none_left_is_a_502_problem(fronted: F
         response = client.get("/readyz")
     assert response.status_code == 502
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_metrics_are_not_served_to_the_public(fronted: Fronted) -> None:
+    with fronted.client() as client:
+        response = client.get("/metrics")
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert httpx.get(f"{fronted.instances[0].url}/metrics").status_code == 200  # for the scraper
