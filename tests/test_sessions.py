@@ -9,6 +9,7 @@ import httpx
 
 from tests.factories import PASSWORD, Account, log_in, logged_in_user, register
 from tests.support.live import LiveServer
+from tests.support.processes import RedisServer
 
 SESSIONS = "/api/v1/auth/sessions"
 LOGOUT_ALL = "/api/v1/auth/logout-all"
@@ -178,3 +179,19 @@ def test_a_login_beyond_the_per_user_limit_ends_the_oldest_session(
         for kept in logins[2:]:
             assert client.get(ME, headers=kept.auth).status_code == 200
         assert len(client.get(SESSIONS, headers=logins[-1].auth).json()) == 3
+
+
+def test_a_login_that_ends_the_oldest_session_waits_for_replicas_like_a_logout(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    # Ending a session to make room is a revocation: with replica acks asked
+    # for and no replica to give them, it is refused like a logout would be.
+    server = make_server(
+        redis_url=private_redis.url, max_sessions_per_user=1, redis_replica_acks=1, redis_replica_timeout=0.2
+    )
+    with httpx.Client(base_url=server.url) as client:
+        first = logged_in_user(client)  # nothing ended: no wait
+        credentials = {"username": first.username, "password": first.password}
+        response = client.post("/api/v1/auth/login", json=credentials)
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/problem+json"

@@ -50,7 +50,8 @@ return 1
 # and end the oldest sessions beyond the user's limit. KEYS: the session, the
 # index, the password epoch; ARGV: ttl, limit, sid, session key prefix, the
 # epoch the login read, then the record's field/value pairs. Ordered by
-# Redis's clock, not the instances' (which may disagree).
+# Redis's clock, not the instances' (which may disagree). Returns -1 when the
+# epoch changed, else 1 plus the number of sessions it ended.
 _START = """
 if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[5] then return -1 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
@@ -59,6 +60,7 @@ local now = redis.call('TIME')
 redis.call('ZADD', KEYS[2], now[1] + now[2] / 1000000, ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+local ended = 0
 if excess > 0 then
   for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
     local key = ARGV[4] .. sid
@@ -66,9 +68,10 @@ if excess > 0 then
     if fs then redis.call('DEL', fs) end
     redis.call('DEL', key)
     redis.call('ZREM', KEYS[2], sid)
+    ended = ended + 1
   end
 end
-return 1
+return 1 + ended
 """
 
 # Spend the presented refresh token. Atomic, so two concurrent refreshes with
@@ -195,8 +198,13 @@ async def start_session(
     script = redis.register_script(_START)
     keys = [session_key(session_id), user_sessions_key(user_id), epoch.key]
     args = [ttl, limit, session_id, SESSION_PREFIX, epoch.value, *fields]
-    if await script(keys=keys, args=args) != 1:
+    outcome = int(await script(keys=keys, args=args))
+    if outcome < 1:
         raise Unauthorized("The password changed while logging in; log in again.")
+    if outcome > 1:
+        # The oldest sessions were ended to make room: a revocation like any
+        # other, which a failover must not undo.
+        await wait_for_replicas(redis)
 
 
 async def check_session(redis: Redis, claims: Claims) -> bool:
