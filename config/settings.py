@@ -60,6 +60,10 @@ class Settings:
     login_max_per_ip: int = 100
     # Logins a user may hold at once; a new one beyond this ends the oldest.
     max_sessions_per_user: int = 100
+    # A session's last-seen time is written at most once per this many
+    # seconds: other requests only read Redis, so they add nothing to fsync
+    # (appendfsync always) or to replicate.
+    session_seen_interval: int = 60
     # --- Scale out (issue 5): PostgreSQL, proxies, Redis Sentinel ---
     # PostgreSQL cancels a statement running longer than this (seconds, 0 =
     # never): one runaway query must not hold a pooled connection for good.
@@ -169,6 +173,8 @@ class Settings:
                 raise SettingsError(f"REDIS_URL: {error}") from None
         if self.redis_replica_acks < 0 or self.redis_replica_timeout <= 0:
             raise SettingsError("REDIS_REPLICA_ACKS must be 0 or more, REDIS_REPLICA_TIMEOUT positive")
+        if self.session_seen_interval < 0:
+            raise SettingsError("SESSION_SEEN_INTERVAL must be 0 or more")
         if self.trusted_proxies < 0:
             raise SettingsError("TRUSTED_PROXIES must be 0 or more")
         if self.db_max_overflow < 0 or self.db_statement_timeout < 0:

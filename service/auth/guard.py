@@ -49,7 +49,7 @@ async def _from_bearer() -> Principal:
         raise Unauthorized("Send 'Authorization: Bearer <access token>' or log in with a cookie session.")
     rt = runtime.current()
     claims = decode_token(rt.settings, token.strip(), token_type="access")
-    if not await check_session(rt.redis, claims):
+    if not await check_session(rt.redis, claims, seen_every=rt.settings.session_seen_interval):
         raise Unauthorized("The token has been revoked.")
     return Principal(claims.user_id, claims.session_id)
 
@@ -62,7 +62,9 @@ async def _from_cookie() -> Principal:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise Forbidden(f"Send the session's CSRF token in the {CSRF_HEADER} header.")
-    if not await touch_session(runtime.current().redis, user_id=user_id, session_id=session_id):
+    rt = runtime.current()
+    seen_every = rt.settings.session_seen_interval
+    if not await touch_session(rt.redis, user_id=user_id, session_id=session_id, seen_every=seen_every):
         raise Unauthorized("The session has ended; log in again.")
     return Principal(user_id, session_id)
 

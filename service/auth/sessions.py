@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import IntEnum
 
 from redis.asyncio import Redis
@@ -40,9 +41,13 @@ _MAX_USER_AGENT = 256
 
 # One round trip per authenticated request: the check and the last-seen
 # update together, atomically (the HSET cannot recreate a deleted record).
+# The update is skipped while the recorded time is newer than ARGV[3]: most
+# requests then write nothing, so nothing to fsync to the AOF or replicate.
+# ISO times in UTC with microseconds compare as strings in time order.
 _TOUCH = """
-if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'seen', ARGV[2])
+local s = redis.call('HMGET', KEYS[1], 'uid', 'seen')
+if s[1] ~= ARGV[1] then return 0 end
+if not s[2] or s[2] < ARGV[3] then redis.call('HSET', KEYS[1], 'seen', ARGV[2]) end
 return 1
 """
 
@@ -185,8 +190,8 @@ async def start_session(
     now = utcnow()
     record: dict[str, str | int] = {
         "uid": user_id,
-        "created_at": now.isoformat(),
-        "seen": now.isoformat(),
+        "created_at": _timestamp(now),
+        "seen": _timestamp(now),
         "ua": client.user_agent[:_MAX_USER_AGENT],
         "ip": client.ip,
     }
@@ -207,23 +212,32 @@ async def start_session(
         await wait_for_replicas(redis)
 
 
-async def check_session(redis: Redis, claims: Claims) -> bool:
+async def check_session(redis: Redis, claims: Claims, *, seen_every: float) -> bool:
     """Is the token's session live and the user's own? Also marks it seen: one round trip."""
-    return await touch_session(redis, user_id=claims.user_id, session_id=claims.session_id)
+    return await touch_session(
+        redis, user_id=claims.user_id, session_id=claims.session_id, seen_every=seen_every
+    )
 
 
-async def touch_session(redis: Redis, *, user_id: int, session_id: str) -> bool:
-    """True, and the session marked seen now, when it is live and belongs to ``user_id``."""
+async def touch_session(redis: Redis, *, user_id: int, session_id: str, seen_every: float) -> bool:
+    """True when the session is live and ``user_id``'s; marked seen if not within ``seen_every`` s."""
     script = redis.register_script(_TOUCH)
-    found = await script(keys=[session_key(session_id)], args=[str(user_id), utcnow().isoformat()])
-    return found == 1
+    now = utcnow()
+    stale = now - timedelta(seconds=seen_every)
+    args = [str(user_id), _timestamp(now), _timestamp(stale)]
+    return await script(keys=[session_key(session_id)], args=args) == 1
+
+
+def _timestamp(moment: datetime) -> str:
+    # Always with microseconds: the touch script compares these as strings.
+    return moment.isoformat(timespec="microseconds")
 
 
 async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> Rotation:
     """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
     script = redis.register_script(_ROTATE)
     keys = [session_key(claims.session_id), user_sessions_key(claims.user_id)]
-    args = [str(claims.user_id), claims.token_id, new_refresh_id, utcnow().isoformat(), ttl]
+    args = [str(claims.user_id), claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
     outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
     if outcome is not Rotation.UNKNOWN:
         # A spent token, or a session ended for reuse, must stay so after a failover.
