@@ -68,6 +68,7 @@ def main() -> int:
             "--pidfile", str(VAR / "redis.pid"),
             "--logfile", str(VAR / "redis.log"),
             "--appendonly", "yes",
+            "--appendfsync", "always",  # why: config/redis.conf
             "--maxmemory-policy", "noeviction",
         ],
         check=True,

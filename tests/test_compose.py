@@ -167,6 +167,7 @@ def test_redis_runs_with_its_config_persistent_and_never_evicting(tmp_path: Path
 
         wait_until(answers)
         assert client.config_get("appendonly") == {"appendonly": "yes"}
+        assert client.config_get("appendfsync") == {"appendfsync": "always"}
         assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
         client.close()
     finally:
