@@ -27,7 +27,10 @@ ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
 NOTES = "/api/v1/notes"
-TIMEOUTS = {"db_connect_timeout": 1.0, "db_pool_timeout": 1.0, "db_command_timeout": 1.0}
+# Short command and pool timeouts keep each faulty request short. Connecting
+# keeps the default: after the heal the first request opens a new connection
+# through the proxy, and on a loaded machine that took over 1 s (a 503 there).
+TIMEOUTS = {"db_connect_timeout": 5.0, "db_pool_timeout": 1.0, "db_command_timeout": 1.0}
 BOUND = httpx.Timeout(20.0)
 
 
