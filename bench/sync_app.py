@@ -21,7 +21,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config.settings import load_settings_or_exit
-from service.auth.sessions import _TOUCH, session_key
+from service.auth.sessions import _TOUCH, session_key, touch_args
 from service.auth.tokens import ALGORITHM, REQUIRED_CLAIMS
 
 settings = load_settings_or_exit()
@@ -59,8 +59,8 @@ def me():  # type: ignore[no-untyped-def]
         )
     except jwt.InvalidTokenError:
         return _unauthorized("bad token")
-    seen = datetime.now(UTC).isoformat()
-    if claims["typ"] != "access" or touch(keys=[session_key(claims["sid"])], args=[claims["sub"], seen]) != 1:
+    args = touch_args(claims["sub"], settings.session_seen_interval)
+    if claims["typ"] != "access" or touch(keys=[session_key(claims["sid"])], args=args) != 1:
         return _unauthorized("revoked")
     user = db.session.get(User, int(claims["sub"]))
     if user is None:

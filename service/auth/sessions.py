@@ -222,10 +222,13 @@ async def check_session(redis: Redis, claims: Claims, *, seen_every: float) -> b
 async def touch_session(redis: Redis, *, user_id: int, session_id: str, seen_every: float) -> bool:
     """True when the session is live and ``user_id``'s; marked seen if not within ``seen_every`` s."""
     script = redis.register_script(_TOUCH)
+    return await script(keys=[session_key(session_id)], args=touch_args(user_id, seen_every)) == 1
+
+
+def touch_args(user_id: int | str, seen_every: float) -> list[str]:
+    """The touch script's ARGV: the owner, now, and the oldest last-seen time left as it is."""
     now = utcnow()
-    stale = now - timedelta(seconds=seen_every)
-    args = [str(user_id), _timestamp(now), _timestamp(stale)]
-    return await script(keys=[session_key(session_id)], args=args) == 1
+    return [str(user_id), _timestamp(now), _timestamp(now - timedelta(seconds=seen_every))]
 
 
 def _timestamp(moment: datetime) -> str:
