@@ -8,6 +8,7 @@ so both clients follow a failover by themselves.
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import redis
 from redis import sentinel as sync_sentinel
@@ -15,12 +16,28 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry as SyncRetry
 
 from config.redis_url import is_sentinel_url, parse_sentinel_url
 from config.settings import Settings
 from service.errors import DependencyDown
+
+_scripts: WeakKeyDictionary[Redis, dict[str, AsyncScript]] = WeakKeyDictionary()
+
+
+def cached_script(client: Redis, source: str) -> AsyncScript:
+    """``client.register_script(source)``, made once per client and script.
+
+    ``register_script`` hashes the source on every call; the session check
+    runs on every authenticated request.
+    """
+    known = _scripts.setdefault(client, {})
+    if source not in known:
+        known[source] = client.register_script(source)
+    return known[source]
+
 
 # Written by wait_for_replicas only: a write is what WAIT measures from.
 FENCE_KEY = "service:replication-fence"

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from config.settings import Settings
 from service.auth.password_epochs import username_digest
 from service.errors import TooManyRequests
+from service.redis import cached_script
 
 # KEYS: the counters; ARGV[1]: the window; ARGV[2..]: each counter's limit.
 # Returns 0 when the attempt is allowed (and counted), else the seconds until
@@ -59,7 +60,7 @@ def ip_key(ip: str) -> str:
 
 async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: str) -> None:
     """Count a password attempt for the account and the IP; 429 once either is exhausted."""
-    script = redis.register_script(_TAKE)
+    script = cached_script(redis, _TAKE)
     keys = [account_key(username), ip_key(ip)]
     limits = [settings.login_max_per_account, settings.login_max_per_ip]
     wait = int(await script(keys=keys, args=[settings.login_window, *limits]))
@@ -69,5 +70,5 @@ async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: 
 
 async def refund_attempt(redis: Redis, *, username: str, ip: str) -> None:
     """Take back a counted attempt whose password was right."""
-    script = redis.register_script(_REFUND)
+    script = cached_script(redis, _REFUND)
     await script(keys=[account_key(username), ip_key(ip)])

@@ -33,7 +33,7 @@ from service.auth.password_epochs import PasswordEpoch
 from service.auth.tokens import Claims
 from service.errors import Unauthorized
 from service.models import utcnow
-from service.redis import wait_for_replicas
+from service.redis import cached_script, wait_for_replicas
 
 SESSION_PREFIX = "auth:session:"
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -200,7 +200,7 @@ async def start_session(
     if cookie_key:
         record["fs"] = cookie_key
     fields = [item for pair in record.items() for item in pair]
-    script = redis.register_script(_START)
+    script = cached_script(redis, _START)
     keys = [session_key(session_id), user_sessions_key(user_id), epoch.key]
     args = [ttl, limit, session_id, SESSION_PREFIX, epoch.value, *fields]
     outcome = int(await script(keys=keys, args=args))
@@ -221,7 +221,7 @@ async def check_session(redis: Redis, claims: Claims, *, seen_every: float) -> b
 
 async def touch_session(redis: Redis, *, user_id: int, session_id: str, seen_every: float) -> bool:
     """True when the session is live and ``user_id``'s; marked seen if not within ``seen_every`` s."""
-    script = redis.register_script(_TOUCH)
+    script = cached_script(redis, _TOUCH)
     return await script(keys=[session_key(session_id)], args=touch_args(user_id, seen_every)) == 1
 
 
@@ -238,7 +238,7 @@ def _timestamp(moment: datetime) -> str:
 
 async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> Rotation:
     """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
-    script = redis.register_script(_ROTATE)
+    script = cached_script(redis, _ROTATE)
     keys = [session_key(claims.session_id), user_sessions_key(claims.user_id)]
     args = [str(claims.user_id), claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
     outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
@@ -250,7 +250,7 @@ async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, t
 
 async def end_session(redis: Redis, *, user_id: int, session_id: str) -> bool:
     """Revoke every token of one of the user's sessions, on every instance at once."""
-    script = redis.register_script(_END_ONE)
+    script = cached_script(redis, _END_ONE)
     keys = [session_key(session_id), user_sessions_key(user_id)]
     ended = await script(keys=keys, args=[str(user_id), session_id]) == 1
     # Acknowledged only once replicas hold it: a failover must not resurrect it.
@@ -260,7 +260,7 @@ async def end_session(redis: Redis, *, user_id: int, session_id: str) -> bool:
 
 async def end_sessions(redis: Redis, *, user_id: int, keep: str = "") -> int:
     """Revoke every session of the user except ``keep``; how many were ended."""
-    script = redis.register_script(_END_ALL)
+    script = cached_script(redis, _END_ALL)
     ended = int(await script(keys=[user_sessions_key(user_id)], args=[SESSION_PREFIX, keep]))
     await wait_for_replicas(redis)
     return ended
