@@ -87,19 +87,23 @@ class Databases:
 
     def _admin(self, statement: str) -> None:
         assert self.admin_url is not None
-        # CREATE/DROP DATABASE cannot run in a transaction, nor while
-        # connected to the database in question: use "postgres".
-        url = self.admin_url.set(database="postgres")
+        # CREATE/DROP DATABASE cannot run while connected to the database in
+        # question: use "postgres".
+        run_admin(self.admin_url.set(database="postgres"), statement)
 
-        async def run() -> None:
-            engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-            try:
-                async with engine.connect() as conn:
-                    await conn.execute(text(statement))
-            finally:
-                await engine.dispose()
 
-        asyncio.run(run())
+def run_admin(url: URL, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
+
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")

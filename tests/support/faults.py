@@ -29,10 +29,10 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy import URL, make_url, text
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.support.databases import run_admin
 from tests.support.processes import free_port, migrate
 
 Mode = Literal["pass", "refuse", "reset", "hang"]
@@ -182,7 +182,7 @@ def postgres_database() -> Iterator[str]:
     admin = make_url(os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES).set(database="postgres")
     name = f"faults_{os.getpid()}_{secrets.token_hex(4)}"
     try:
-        _admin(admin, f'CREATE DATABASE "{name}"')
+        run_admin(admin, f'CREATE DATABASE "{name}"')
     except (OSError, SQLAlchemyError) as error:
         pytest.skip(f"no PostgreSQL to cut: {type(error).__name__}")
     try:
@@ -190,16 +190,4 @@ def postgres_database() -> Iterator[str]:
         migrate(url)
         yield url
     finally:
-        _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(url: URL, statement: str) -> None:
-    async def run() -> None:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+        run_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
