@@ -4,8 +4,9 @@ sync redis under ``gunicorn -w 4``.
 
 It does the same work as the service for that request: verify the JWT (same
 secret, same claims), one Redis round trip running the service's own script
-that checks the login session is live and the caller's and marks it seen,
-load the user through the ORM, answer JSON. Reads the
+that checks the login session is live and the caller's (id and account key)
+and marks it seen, load the user by id and account key through the ORM,
+answer JSON. Reads the
 service's settings (``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``) so it
 serves the same data; the async driver in the URL is swapped for a sync one.
 """
@@ -18,11 +19,13 @@ import jwt
 import redis
 from flask import Flask, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config.settings import load_settings_or_exit
 from service.auth.sessions import _TOUCH, session_key, touch_args
 from service.auth.tokens import ALGORITHM, REQUIRED_CLAIMS
+from service.users.keys import owner_of
 
 settings = load_settings_or_exit()
 app = Flask(__name__)
@@ -42,6 +45,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     username: Mapped[str]
     password_hash: Mapped[str]
     created_at: Mapped[datetime]
+    account_key: Mapped[str]
 
 
 def _unauthorized(detail: str):  # type: ignore[no-untyped-def]
@@ -59,10 +63,13 @@ def me():  # type: ignore[no-untyped-def]
         )
     except jwt.InvalidTokenError:
         return _unauthorized("bad token")
-    args = touch_args(claims["sub"], settings.session_seen_interval)
+    user_id, account_key = int(claims["sub"]), claims["ak"]
+    args = touch_args(owner_of(user_id, account_key), settings.session_seen_interval)
     if claims["typ"] != "access" or touch(keys=[session_key(claims["sid"])], args=args) != 1:
         return _unauthorized("revoked")
-    user = db.session.get(User, int(claims["sub"]))
+    # Like the service: the account must be this id with this key, in one query.
+    found = select(User).where(User.id == user_id, User.account_key == account_key)
+    user = db.session.execute(found).scalar_one_or_none()
     if user is None:
         return _unauthorized("no such user")
     created = user.created_at.replace(tzinfo=UTC) if user.created_at.tzinfo is None else user.created_at

@@ -10,8 +10,10 @@ from config.settings import Settings
 from service.auth.token_cache import VerifiedTokens
 from service.auth.tokens import decode_token, issue_token
 from service.errors import Unauthorized
+from service.users.keys import new_account_key
 
 SECRET = "s" * 40
+KEY = new_account_key()
 
 
 def _settings(secret: str = SECRET) -> Settings:
@@ -19,28 +21,30 @@ def _settings(secret: str = SECRET) -> Settings:
 
 
 def test_a_token_decodes_the_same_from_the_cache() -> None:
-    token, claims = issue_token(_settings(), user_id=7, session_id="abc", token_type="access")
+    token, claims = issue_token(
+        _settings(), user_id=7, account_key=KEY, session_id="abc", token_type="access"
+    )
     first = decode_token(_settings(), token, token_type="access")
     again = decode_token(_settings(), token, token_type="access")
     assert first == again == claims
 
 
 def test_a_cached_token_is_refused_under_another_secret() -> None:
-    token, _ = issue_token(_settings(), user_id=7, session_id="abc", token_type="access")
+    token, _ = issue_token(_settings(), user_id=7, account_key=KEY, session_id="abc", token_type="access")
     decode_token(_settings(), token, token_type="access")
     with pytest.raises(Unauthorized):
         decode_token(_settings("o" * 40), token, token_type="access")
 
 
 def test_a_cached_token_of_the_wrong_type_is_still_refused() -> None:
-    token, _ = issue_token(_settings(), user_id=7, session_id="abc", token_type="refresh")
+    token, _ = issue_token(_settings(), user_id=7, account_key=KEY, session_id="abc", token_type="refresh")
     decode_token(_settings(), token, token_type="refresh")
     with pytest.raises(Unauthorized, match="type"):
         decode_token(_settings(), token, token_type="access")
 
 
 def test_a_tampered_copy_of_a_cached_token_is_refused() -> None:
-    token, _ = issue_token(_settings(), user_id=7, session_id="abc", token_type="access")
+    token, _ = issue_token(_settings(), user_id=7, account_key=KEY, session_id="abc", token_type="access")
     decode_token(_settings(), token, token_type="access")
     tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     with pytest.raises(Unauthorized):
@@ -57,7 +61,9 @@ def test_an_expired_token_is_never_served_from_the_cache() -> None:
 def test_an_expired_token_is_refused_as_expired() -> None:
     settings = _settings()
     past = int(time.time()) - settings.access_token_ttl - 10
-    token, _ = issue_token(settings, user_id=7, session_id="abc", token_type="access", now=past)
+    token, _ = issue_token(
+        settings, user_id=7, account_key=KEY, session_id="abc", token_type="access", now=past
+    )
     with pytest.raises(Unauthorized, match="expired"):
         decode_token(settings, token, token_type="access")
 

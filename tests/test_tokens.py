@@ -38,7 +38,7 @@ def test_missing_or_malformed_tokens_are_refused(client: httpx.Client, header: s
     assert_refused(client.get(ME, headers=headers))
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "jti", "typ", "sid"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "ak", "jti", "typ", "sid"])
 def test_a_token_without_a_required_claim_is_refused(
     client: httpx.Client, server: LiveServer, claim: str
 ) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from config.settings import Settings
 from service.auth import limits
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch
 from service.auth.schemas import (
@@ -25,11 +27,25 @@ from service.auth.sessions import (
     rotate_refresh,
     start_session,
 )
-from service.auth.tokens import decode_token, issue_token, new_id
+from service.auth.tokens import Claims, TokenType, decode_token, issue_token, new_id
 from service.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from service.runtime import Runtime
 from service.users import repository
+from service.users.keys import owner_of
 from service.users.models import User
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The account a login proved: its id and its (never shown) account key."""
+
+    user_id: int
+    account_key: str
+
+    @property
+    def owner(self) -> str:
+        """The account as Redis names it: id and key."""
+        return owner_of(self.user_id, self.account_key)
 
 
 async def register(rt: Runtime, form: UserCreate) -> User:
@@ -38,8 +54,10 @@ async def register(rt: Runtime, form: UserCreate) -> User:
     return await repository.create_user(rt.db, username=form.username, password_hash=password_hash)
 
 
-async def check_credentials(rt: Runtime, form: Credentials, client: ClientInfo) -> tuple[int, PasswordEpoch]:
-    """The user the credentials prove and the password epoch they were checked in.
+async def check_credentials(
+    rt: Runtime, form: Credentials, client: ClientInfo
+) -> tuple[Identity, PasswordEpoch]:
+    """The account the credentials prove and the password epoch they were checked in.
 
     One 401 for every kind of failure; 429 when over the limit.
     """
@@ -48,24 +66,24 @@ async def check_credentials(rt: Runtime, form: Credentials, client: ClientInfo) 
     # A name no account can have is not looked up: PostgreSQL refuses a NUL in
     # text outright (a 500), and the answer is "unknown user" either way.
     found = await repository.find_login(rt.db, form.username) if could_be_username(form.username) else None
-    user_id, password_hash = found if found is not None else (None, None)
-    if not await rt.passwords.verify(form.password, password_hash) or user_id is None:
+    user_id, password_hash, account_key = found if found is not None else (None, None, None)
+    if not await rt.passwords.verify(form.password, password_hash) or user_id is None or account_key is None:
         raise Unauthorized("Invalid username or password.")
     await limits.refund_attempt(rt.redis, username=form.username, ip=client.ip)
-    return user_id, epoch
+    return Identity(user_id, account_key), epoch
 
 
 async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPair:
     """Check credentials and open a bearer session."""
-    user_id, epoch = await check_credentials(rt, form, client)
+    account, epoch = await check_credentials(rt, form, client)
     settings = rt.settings
     session_id = new_id()
-    access, _ = issue_token(settings, user_id=user_id, session_id=session_id, token_type="access")
-    refresh, claims = issue_token(settings, user_id=user_id, session_id=session_id, token_type="refresh")
+    access, _ = _issue(settings, account, session_id, "access")
+    refresh, claims = _issue(settings, account, session_id, "refresh")
     await start_session(
         rt.redis,
         session_id=session_id,
-        user_id=user_id,
+        owner=account.owner,
         ttl=settings.refresh_token_ttl,
         limit=settings.max_sessions_per_user,
         client=client,
@@ -79,8 +97,12 @@ async def refresh(rt: Runtime, refresh_token: str) -> TokenPair:
     """Spend a refresh token for a new pair; a spent one revokes its whole session."""
     settings = rt.settings
     claims = decode_token(settings, refresh_token, token_type="refresh")
-    user_id, session_id = claims.user_id, claims.session_id
-    refresh, new = issue_token(settings, user_id=user_id, session_id=session_id, token_type="refresh")
+    # Redis alone cannot tell an account from an earlier one with the same id
+    # whose session outlived its database (a restored backup): ask the database.
+    if await repository.get_user(rt.db, claims.user_id, claims.account_key) is None:
+        raise Unauthorized("The account no longer exists.")
+    account = Identity(claims.user_id, claims.account_key)
+    refresh, new = _issue(settings, account, claims.session_id, "refresh")
     outcome = await rotate_refresh(
         rt.redis, claims, new_refresh_id=new.token_id, ttl=settings.refresh_token_ttl
     )
@@ -88,23 +110,35 @@ async def refresh(rt: Runtime, refresh_token: str) -> TokenPair:
         raise Unauthorized("The refresh token was already used; the session has been revoked.")
     if outcome != Rotation.ROTATED:
         raise Unauthorized("The token has been revoked.")
-    access, _ = issue_token(settings, user_id=user_id, session_id=session_id, token_type="access")
+    access, _ = _issue(settings, account, claims.session_id, "access")
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl)
+
+
+def _issue(
+    settings: Settings, account: Identity, session_id: str, token_type: TokenType
+) -> tuple[str, Claims]:
+    return issue_token(
+        settings,
+        user_id=account.user_id,
+        account_key=account.account_key,
+        session_id=session_id,
+        token_type=token_type,
+    )
 
 
 async def log_out(rt: Runtime, caller: Principal) -> None:
     """End the caller's session: its tokens stop working everywhere."""
-    await end_session(rt.redis, user_id=caller.user_id, session_id=caller.session_id)
+    await end_session(rt.redis, owner=caller.owner, session_id=caller.session_id)
 
 
 async def log_out_everywhere(rt: Runtime, caller: Principal) -> None:
     """End every session of the caller, this one included."""
-    await end_sessions(rt.redis, user_id=caller.user_id)
+    await end_sessions(rt.redis, owner=caller.owner)
 
 
 async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
     """The caller's live sessions, the current one marked."""
-    records = await list_sessions(rt.redis, caller.user_id)
+    records = await list_sessions(rt.redis, caller.owner)
     return [
         SessionPublic(
             id=r.id,
@@ -121,7 +155,7 @@ async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
 async def end_session_of(rt: Runtime, caller: Principal, session_id: str) -> None:
     """End one of the caller's sessions; 404 for an unknown id or another user's."""
     ended = is_session_id(session_id) and await end_session(
-        rt.redis, user_id=caller.user_id, session_id=session_id
+        rt.redis, owner=caller.owner, session_id=session_id
     )
     if not ended:
         raise NotFound("No such session.")
@@ -129,7 +163,7 @@ async def end_session_of(rt: Runtime, caller: Principal, session_id: str) -> Non
 
 async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, client: ClientInfo) -> None:
     """Set a new password after checking the current one; every other session is revoked."""
-    account = await repository.find_password(rt.db, caller.user_id)
+    account = await repository.find_password(rt.db, caller.user_id, caller.account_key)
     if account is None:
         raise Unauthorized("The account no longer exists.")
     username, password_hash = account
@@ -144,6 +178,7 @@ async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, 
             f"new_password: {message}", errors=[{"field": "new_password", "message": message}]
         )
     new_hash = await rt.passwords.hash(form.new_password)
-    await repository.set_password_hash(rt.db, caller.user_id, new_hash)
+    if not await repository.set_password_hash(rt.db, caller.user_id, caller.account_key, new_hash):
+        raise Unauthorized("The account no longer exists.")
     await bump_epoch(rt.redis, username)  # after the new hash, before ending sessions: see password_epochs
-    await end_sessions(rt.redis, user_id=caller.user_id, keep=caller.session_id)
+    await end_sessions(rt.redis, owner=caller.owner, keep=caller.session_id)

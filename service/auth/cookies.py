@@ -1,7 +1,8 @@
 """Cookie sessions for browsers: Flask-Session on Redis, JSON only, with a CSRF token.
 
 The cookie holds only a random id; the record (``auth:cookie:<id>``) holds
-the user, the login session's id and the CSRF token. The login session
+the user (``uid`` and its account key ``ak``), the login session's id and
+the CSRF token. The login session
 itself is the same Redis record a bearer login gets, so listing, logging out
 everywhere and the per-request check treat both kinds alike.
 """
@@ -25,6 +26,7 @@ from service.auth.sessions import ClientInfo, Principal, end_session, start_sess
 from service.auth.tokens import new_id
 from service.bridge import BridgedRedis
 from service.runtime import Runtime
+from service.users.keys import is_account_key, owner_of
 
 COOKIE_PREFIX = "auth:cookie:"
 
@@ -97,14 +99,15 @@ def register_cookie_sessions(app: Flask, settings: Settings, client: redis.Redis
 
 async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToken:
     """Check credentials and turn this request's cookie session into a fresh login."""
-    user_id, epoch = await check_credentials(rt, form, client)
-    previous_user, previous_session = session.get("uid"), session.get("sid")
-    if isinstance(previous_user, int) and isinstance(previous_session, str):
+    account, epoch = await check_credentials(rt, form, client)
+    previous_user, previous_key, previous_session = session.get("uid"), session.get("ak"), session.get("sid")
+    if isinstance(previous_user, int) and is_account_key(previous_key) and isinstance(previous_session, str):
         # Logging in again replaces the cookie's previous login.
-        await end_session(rt.redis, user_id=previous_user, session_id=previous_session)
+        previous = owner_of(previous_user, previous_key)
+        await end_session(rt.redis, owner=previous, session_id=previous_session)
     csrf, session_id = secrets.token_urlsafe(32), new_id()
     session.clear()
-    session.update(uid=user_id, sid=session_id, csrf=csrf)
+    session.update(uid=account.user_id, ak=account.account_key, sid=session_id, csrf=csrf)
     # Only now: Flask-Session's regenerate does nothing to an empty session,
     # and a new id is what keeps a planted cookie id from being logged in.
     interface: CookieSessionInterface = current_app.session_interface  # type: ignore[assignment]
@@ -112,7 +115,7 @@ async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToke
     await start_session(
         rt.redis,
         session_id=session_id,
-        user_id=user_id,
+        owner=account.owner,
         ttl=rt.settings.refresh_token_ttl,
         limit=rt.settings.max_sessions_per_user,
         client=client,
@@ -124,5 +127,5 @@ async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToke
 
 async def log_out(rt: Runtime, caller: Principal) -> None:
     """End the login and delete the cookie's server-side record; the cookie is expired."""
-    await end_session(rt.redis, user_id=caller.user_id, session_id=caller.session_id)
+    await end_session(rt.redis, owner=caller.owner, session_id=caller.session_id)
     session.clear()

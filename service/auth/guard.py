@@ -19,6 +19,7 @@ from service import runtime
 from service.auth.sessions import ClientInfo, Principal, check_session, touch_session
 from service.auth.tokens import decode_token
 from service.errors import Forbidden, Unauthorized
+from service.users.keys import is_account_key, owner_of
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 CSRF_HEADER = "X-CSRF-Token"
@@ -51,12 +52,19 @@ async def _from_bearer() -> Principal:
     claims = decode_token(rt.settings, token.strip(), token_type="access")
     if not await check_session(rt.redis, claims, seen_every=rt.settings.session_seen_interval):
         raise Unauthorized("The token has been revoked.")
-    return Principal(claims.user_id, claims.session_id)
+    return Principal(claims.user_id, claims.account_key, claims.session_id)
 
 
 async def _from_cookie() -> Principal:
-    user_id, session_id, csrf = session.get("uid"), session.get("sid"), session.get("csrf")
-    if not isinstance(user_id, int) or not isinstance(session_id, str) or not isinstance(csrf, str):
+    user_id, account_key = session.get("uid"), session.get("ak")
+    session_id, csrf = session.get("sid"), session.get("csrf")
+    if (
+        not isinstance(user_id, int)
+        or not is_account_key(account_key)
+        or not isinstance(session_id, str)
+        or not isinstance(csrf, str)
+    ):
+        # Cookies from before account keys have no "ak": log in again once.
         raise Unauthorized("The session is not valid; log in again.")
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
@@ -64,9 +72,10 @@ async def _from_cookie() -> Principal:
             raise Forbidden(f"Send the session's CSRF token in the {CSRF_HEADER} header.")
     rt = runtime.current()
     seen_every = rt.settings.session_seen_interval
-    if not await touch_session(rt.redis, user_id=user_id, session_id=session_id, seen_every=seen_every):
+    owner = owner_of(user_id, account_key)
+    if not await touch_session(rt.redis, owner=owner, session_id=session_id, seen_every=seen_every):
         raise Unauthorized("The session has ended; log in again.")
-    return Principal(user_id, session_id)
+    return Principal(user_id, account_key, session_id)
 
 
 def principal() -> Principal:

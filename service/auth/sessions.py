@@ -9,7 +9,10 @@ Keys, each with a TTL no longer than the login it protects:
 
 * ``auth:session:{sid}``: a hash (uid, created_at, seen, ua, ip; ``rt`` the
   live refresh token's id; ``fs`` the Flask-Session key of a cookie login).
-* ``auth:user:{uid}:sessions``: a sorted set of the user's session ids by
+  ``uid`` is the owner, ``"<user id>:<account key>"``: a database that hands
+  out the same id again (a new one, a restored backup) makes a new account
+  with a new key, which never matches an earlier account's sessions.
+* ``auth:user:{owner}:sessions``: a sorted set of the owner's session ids by
   creation time, so listing and logging out everywhere need not scan Redis.
   Its TTL is renewed to the full session lifetime whenever a member's is, so
   it outlives every member. At most ``MAX_SESSIONS_PER_USER`` members: a new
@@ -34,6 +37,7 @@ from service.auth.tokens import Claims
 from service.errors import Unauthorized
 from service.models import utcnow
 from service.redis import cached_script, wait_for_replicas
+from service.users.keys import owner_of
 
 SESSION_PREFIX = "auth:session:"
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -128,7 +132,13 @@ class Principal:
     """The authenticated caller of a request."""
 
     user_id: int
+    account_key: str  # never shown: see service/users/keys.py
     session_id: str
+
+    @property
+    def owner(self) -> str:
+        """The account as Redis names it: id and key."""
+        return owner_of(self.user_id, self.account_key)
 
 
 @dataclass(frozen=True)
@@ -162,8 +172,8 @@ def session_key(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}"
 
 
-def user_sessions_key(user_id: int) -> str:
-    return f"auth:user:{user_id}:sessions"
+def user_sessions_key(owner: str) -> str:
+    return f"auth:user:{owner}:sessions"
 
 
 def is_session_id(value: str) -> bool:
@@ -175,7 +185,7 @@ async def start_session(
     redis: Redis,
     *,
     session_id: str,
-    user_id: int,
+    owner: str,
     ttl: int,
     limit: int,
     client: ClientInfo,
@@ -183,13 +193,13 @@ async def start_session(
     refresh_id: str = "",
     cookie_key: str = "",
 ) -> None:
-    """Record a new login session, living as long as its refresh token; at most ``limit`` per user.
+    """Record a new login session of ``owner``, living as long as its refresh token; at most ``limit``.
 
     401 when the password changed after this login read ``epoch``.
     """
     now = utcnow()
     record: dict[str, str | int] = {
-        "uid": user_id,
+        "uid": owner,
         "created_at": _timestamp(now),
         "seen": _timestamp(now),
         "ua": client.user_agent[:_MAX_USER_AGENT],
@@ -201,7 +211,7 @@ async def start_session(
         record["fs"] = cookie_key
     fields = [item for pair in record.items() for item in pair]
     script = cached_script(redis, _START)
-    keys = [session_key(session_id), user_sessions_key(user_id), epoch.key]
+    keys = [session_key(session_id), user_sessions_key(owner), epoch.key]
     args = [ttl, limit, session_id, SESSION_PREFIX, epoch.value, *fields]
     outcome = int(await script(keys=keys, args=args))
     if outcome < 1:
@@ -213,22 +223,20 @@ async def start_session(
 
 
 async def check_session(redis: Redis, claims: Claims, *, seen_every: float) -> bool:
-    """Is the token's session live and the user's own? Also marks it seen: one round trip."""
-    return await touch_session(
-        redis, user_id=claims.user_id, session_id=claims.session_id, seen_every=seen_every
-    )
+    """Is the token's session live and its account's own? Also marks it seen: one round trip."""
+    return await touch_session(redis, owner=claims.owner, session_id=claims.session_id, seen_every=seen_every)
 
 
-async def touch_session(redis: Redis, *, user_id: int, session_id: str, seen_every: float) -> bool:
-    """True when the session is live and ``user_id``'s; marked seen if not within ``seen_every`` s."""
+async def touch_session(redis: Redis, *, owner: str, session_id: str, seen_every: float) -> bool:
+    """True when the session is live and ``owner``'s; marked seen if not within ``seen_every`` s."""
     script = cached_script(redis, _TOUCH)
-    return await script(keys=[session_key(session_id)], args=touch_args(user_id, seen_every)) == 1
+    return await script(keys=[session_key(session_id)], args=touch_args(owner, seen_every)) == 1
 
 
-def touch_args(user_id: int | str, seen_every: float) -> list[str]:
+def touch_args(owner: str, seen_every: float) -> list[str]:
     """The touch script's ARGV: the owner, now, and the oldest last-seen time left as it is."""
     now = utcnow()
-    return [str(user_id), _timestamp(now), _timestamp(now - timedelta(seconds=seen_every))]
+    return [owner, _timestamp(now), _timestamp(now - timedelta(seconds=seen_every))]
 
 
 def _timestamp(moment: datetime) -> str:
@@ -239,8 +247,8 @@ def _timestamp(moment: datetime) -> str:
 async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> Rotation:
     """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
     script = cached_script(redis, _ROTATE)
-    keys = [session_key(claims.session_id), user_sessions_key(claims.user_id)]
-    args = [str(claims.user_id), claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
+    keys = [session_key(claims.session_id), user_sessions_key(claims.owner)]
+    args = [claims.owner, claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
     outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
     if outcome is not Rotation.UNKNOWN:
         # A spent token, or a session ended for reuse, must stay so after a failover.
@@ -248,27 +256,27 @@ async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, t
     return outcome
 
 
-async def end_session(redis: Redis, *, user_id: int, session_id: str) -> bool:
-    """Revoke every token of one of the user's sessions, on every instance at once."""
+async def end_session(redis: Redis, *, owner: str, session_id: str) -> bool:
+    """Revoke every token of one of ``owner``'s sessions, on every instance at once."""
     script = cached_script(redis, _END_ONE)
-    keys = [session_key(session_id), user_sessions_key(user_id)]
-    ended = await script(keys=keys, args=[str(user_id), session_id]) == 1
+    keys = [session_key(session_id), user_sessions_key(owner)]
+    ended = await script(keys=keys, args=[owner, session_id]) == 1
     # Acknowledged only once replicas hold it: a failover must not resurrect it.
     await wait_for_replicas(redis)
     return ended
 
 
-async def end_sessions(redis: Redis, *, user_id: int, keep: str = "") -> int:
-    """Revoke every session of the user except ``keep``; how many were ended."""
+async def end_sessions(redis: Redis, *, owner: str, keep: str = "") -> int:
+    """Revoke every session of ``owner`` except ``keep``; how many were ended."""
     script = cached_script(redis, _END_ALL)
-    ended = int(await script(keys=[user_sessions_key(user_id)], args=[SESSION_PREFIX, keep]))
+    ended = int(await script(keys=[user_sessions_key(owner)], args=[SESSION_PREFIX, keep]))
     await wait_for_replicas(redis)
     return ended
 
 
-async def list_sessions(redis: Redis, user_id: int) -> list[SessionRecord]:
-    """The user's live sessions, oldest first; ids of expired ones are dropped from the index."""
-    index = user_sessions_key(user_id)
+async def list_sessions(redis: Redis, owner: str) -> list[SessionRecord]:
+    """``owner``'s live sessions, oldest first; ids of expired ones are dropped from the index."""
+    index = user_sessions_key(owner)
     session_ids = await redis.zrange(index, 0, -1)
     async with redis.pipeline(transaction=False) as pipe:
         for session_id in session_ids:
@@ -276,7 +284,7 @@ async def list_sessions(redis: Redis, user_id: int) -> list[SessionRecord]:
         records = await pipe.execute()
     live, gone = [], []
     for session_id, record in zip(session_ids, records, strict=True):
-        if record.get("uid") != str(user_id):
+        if record.get("uid") != owner:
             gone.append(session_id)
             continue
         live.append(

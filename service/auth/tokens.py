@@ -12,9 +12,12 @@ import jwt
 from config.settings import Settings
 from service.auth.token_cache import VerifiedTokens
 from service.errors import Unauthorized
+from service.users.keys import is_account_key, owner_of
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "typ", "sid"]
+# "ak" is the account key: tokens issued before it existed are not valid
+# (their users log in again once), since a bare id may name another account.
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "ak", "jti", "typ", "sid"]
 TokenType = Literal["access", "refresh"]
 _verified = VerifiedTokens()
 
@@ -24,10 +27,16 @@ class Claims:
     """What a verified token says."""
 
     user_id: int
+    account_key: str
     session_id: str
     token_id: str
     token_type: TokenType
     expires_at: int
+
+    @property
+    def owner(self) -> str:
+        """The account as Redis names it: id and key."""
+        return owner_of(self.user_id, self.account_key)
 
 
 def new_id() -> str:
@@ -35,14 +44,21 @@ def new_id() -> str:
 
 
 def issue_token(
-    settings: Settings, *, user_id: int, session_id: str, token_type: TokenType, now: int | None = None
+    settings: Settings,
+    *,
+    user_id: int,
+    account_key: str,
+    session_id: str,
+    token_type: TokenType,
+    now: int | None = None,
 ) -> tuple[str, Claims]:
     """A signed token of ``token_type`` for a user's login session."""
     issued = int(time.time()) if now is None else now
     lifetime = settings.access_token_ttl if token_type == "access" else settings.refresh_token_ttl
-    claims = Claims(user_id, session_id, new_id(), token_type, issued + lifetime)
+    claims = Claims(user_id, account_key, session_id, new_id(), token_type, issued + lifetime)
     payload = {
         "sub": str(user_id),  # RFC 7519 wants a string; PyJWT 2.10+ enforces it
+        "ak": account_key,
         "sid": session_id,
         "jti": claims.token_id,
         "typ": token_type,
@@ -70,11 +86,13 @@ def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Cl
         raise Unauthorized("The token is not valid.") from None
     if payload["typ"] != token_type:
         raise Unauthorized(f"This endpoint needs a token of type {token_type!r}.")
-    subject, session_id, token_id = payload["sub"], payload["sid"], payload["jti"]
+    subject, account_key = payload["sub"], payload["ak"]
+    session_id, token_id = payload["sid"], payload["jti"]
     if (
         not (subject.isascii() and subject.isdigit())
+        or not is_account_key(account_key)
         or not isinstance(session_id, str)
         or not isinstance(token_id, str)
     ):
         raise Unauthorized("The token is not valid.")
-    return Claims(int(subject), session_id, token_id, token_type, int(payload["exp"]))
+    return Claims(int(subject), account_key, session_id, token_id, token_type, int(payload["exp"]))

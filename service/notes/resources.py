@@ -21,6 +21,12 @@ def _missing(note_id: int) -> NotFound:
     return NotFound(f"There is no note {note_id}.")
 
 
+def _owner() -> dict[str, Any]:
+    # The caller's account by id and key: the repository matches both.
+    caller = principal()
+    return {"user_id": caller.user_id, "account_key": caller.account_key}
+
+
 def _public(note: dict[str, Any]) -> dict[str, Any]:
     return NotePublic.model_validate(note).model_dump(mode="json")
 
@@ -31,14 +37,14 @@ class NoteList(AsyncResource):
     async def get(self) -> Any:
         query = parse_query(NoteListQuery)
         page = await repository.list_page(
-            runtime.current().db, user_id=principal().user_id, limit=query.limit, cursor=query.cursor
+            runtime.current().db, **_owner(), limit=query.limit, cursor=query.cursor
         )
         return NotePage.model_validate(page).model_dump(mode="json")
 
     async def post(self) -> Any:
         form = parse_body(NoteCreate)
         note = await repository.create_note(
-            runtime.current().db, user_id=principal().user_id, title=form.title, body=form.body
+            runtime.current().db, **_owner(), title=form.title, body=form.body
         )
         return _public(note), 201, {"Location": url_for("note", note_id=note["id"])}
 
@@ -49,9 +55,7 @@ class NoteItem(AsyncResource):
     async def get(self, note_id: int) -> Any:
         note = None
         if note_id <= MAX_ID:  # beyond a 64-bit id nothing exists, and drivers would overflow
-            note = await repository.get_note(
-                runtime.current().db, user_id=principal().user_id, note_id=note_id
-            )
+            note = await repository.get_note(runtime.current().db, **_owner(), note_id=note_id)
         if note is None:
             raise _missing(note_id)
         return _public(note)
@@ -61,7 +65,7 @@ class NoteItem(AsyncResource):
         note = None
         if note_id <= MAX_ID:
             note = await repository.update_note(
-                runtime.current().db, user_id=principal().user_id, note_id=note_id, changes=form.changes()
+                runtime.current().db, **_owner(), note_id=note_id, changes=form.changes()
             )
         if note is None:
             raise _missing(note_id)
@@ -69,7 +73,7 @@ class NoteItem(AsyncResource):
 
     async def delete(self, note_id: int) -> Any:
         deleted = note_id <= MAX_ID and await repository.delete_note(
-            runtime.current().db, user_id=principal().user_id, note_id=note_id
+            runtime.current().db, **_owner(), note_id=note_id
         )
         if not deleted:
             raise _missing(note_id)

@@ -19,8 +19,9 @@ class Me(AsyncResource):
     method_decorators = [authenticated]
 
     async def get(self) -> Any:
-        user = await repository.get_user(runtime.current().db, principal().user_id)
-        if user is None:  # deleted since the token was issued
+        caller = principal()
+        user = await repository.get_user(runtime.current().db, caller.user_id, caller.account_key)
+        if user is None:  # deleted since the token was issued, or an earlier account with this id
             raise Unauthorized("The account no longer exists.")
         return UserPublic.model_validate(user).model_dump(mode="json")
 

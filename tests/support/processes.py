@@ -73,10 +73,16 @@ class RedisServer:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
 
-def migrate(database_url: str) -> None:
-    """Bring a database to the newest schema with the real Alembic migrations."""
+def migrate(database_url: str, revision: str = "head") -> None:
+    """Bring a database to ``revision`` (the newest schema) with the real Alembic migrations.
+
+    An older revision than the database's is reached by downgrading.
+    """
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    if revision == "head":
+        command.upgrade(config, "head")
+    else:
+        command.downgrade(config, revision)
