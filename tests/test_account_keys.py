@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import jwt
+import redis
 
 from tests.factories import Account, log_in, register
 from tests.support.live import LiveServer
@@ -129,3 +130,21 @@ def test_a_token_without_the_account_key_is_not_valid(client: httpx.Client, serv
         response = client.get(ME, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
         assert response.json()["detail"] == "The token is not valid."
+
+
+def test_the_account_key_is_never_shown(client: httpx.Client, server: LiveServer, redis_url: str) -> None:
+    account = log_in(client, register(client))
+    key = jwt.decode(account.access_token, options={"verify_signature": False})["ak"]
+    sid = _cookie_login(client, account)
+    shown = [
+        client.get(ME, headers=account.auth).text,
+        client.get(SESSIONS, headers=account.auth).text,
+        client.post(NOTES, json={"title": "t"}, headers=account.auth).text,
+        client.get(NOTES, headers={"Cookie": f"session={sid}"}).text,
+        client.get("/openapi.json").text,
+    ]
+    assert not [text for text in shown if key in text or "account_key" in text]
+    # Redis names the session's owner by id and key, so a reused id never matches it.
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert store.zcard(f"auth:user:{account.id}:{key}:sessions") == 2
+    assert store.exists(f"auth:user:{account.id}:sessions") == 0
