@@ -2,9 +2,9 @@
 
 The cookie holds only a random id; the record (``auth:cookie:<id>``) holds
 the user (``uid`` and its account key ``ak``), the login session's id and
-the CSRF token. The login session
-itself is the same Redis record a bearer login gets, so listing, logging out
-everywhere and the per-request check treat both kinds alike.
+the CSRF token. The login session itself is the same Redis record a bearer
+login gets, so listing, logging out everywhere and the per-request check
+treat both kinds alike.
 """
 
 from __future__ import annotations
