@@ -43,8 +43,11 @@ class Settings:
     redis_max_connections: int = 64
     redis_pool_timeout: float = 5.0
     redis_socket_timeout: float = 2.0
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # A fixed pool: under steady load above DB_POOL_SIZE, every overflow
+    # connection is closed when returned and opened again for the next
+    # request (a PostgreSQL backend forked per request); see the README.
+    db_pool_size: int = 20
+    db_max_overflow: int = 0
     db_pool_timeout: float = 5.0
     db_connect_timeout: float = 5.0
     db_pool_pre_ping: bool = False

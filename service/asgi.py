@@ -120,7 +120,7 @@ class _Exchange(WsgiToAsgiInstance):
             await self._serve(scope, receive, observed_send)
         finally:
             seconds = time.perf_counter() - started
-            method, route = scope["method"], self.server.route(scope)
+            method, route = scope["method"], self._route(scope)
             metrics.observe_request(method, route, status, seconds)
             fields = {
                 "method": method,
@@ -189,7 +189,16 @@ class _Exchange(WsgiToAsgiInstance):
     def build_environ(self, scope: Scope, body: Any) -> dict[str, Any]:
         environ = super().build_environ(scope, body)
         environ["service.request_id"] = self.request_id
+        self.environ = environ
         return environ
+
+    def _route(self, scope: Scope) -> str:
+        """The route label, from the rule Flask matched when the request reached it."""
+        flask_request = getattr(self, "environ", {}).get("werkzeug.request")
+        if flask_request is None:  # refused before Flask (413, 414, 431) or client gone
+            return self.server.route(scope)
+        rule = flask_request.url_rule
+        return metrics.UNMATCHED if rule is None else rule.rule
 
     async def _refuse(self, send: Any, status: int, detail: str) -> None:
         problem = {

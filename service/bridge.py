@@ -16,7 +16,6 @@ stall the loop: code there must not do I/O except through ``wait_for``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -60,7 +59,8 @@ def wait_for(awaitable: Awaitable[T]) -> T:
 def bridged_async_to_sync(function: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     """A replacement for ``Flask.async_to_sync`` that waits through the bridge."""
 
-    @functools.wraps(function)
+    # No functools.wraps: this runs for every view call, and copying the
+    # metadata cost more than the call itself.
     def call(*args: Any, **kwargs: Any) -> T:
         return wait_for(function(*args, **kwargs))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 
 from config.settings import Settings
 from service.errors import DependencyDown
+from service.queueing import take_turn
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -88,22 +90,33 @@ class Database:
         # Reads on the hot path skip BEGIN/ROLLBACK: one round trip per query.
         # SQLite's driver never sends BEGIN before a SELECT, so it needs nothing.
         self._read_options = {} if settings.is_sqlite else {"isolation_level": "AUTOCOMMIT"}
+        # One slot per pooled connection, taken first: see service/queueing.py.
+        self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
+        self._slot_timeout = settings.db_pool_timeout
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commit on success, roll back on error."""
         with _faults_named():
-            async with self.sessions() as session, session.begin():
-                yield session
+            await take_turn(self._slots, self._slot_timeout)
+            try:
+                async with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                self._slots.release()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:
         """A connection for single-statement reads, with no transaction around them."""
         with _faults_named():
-            async with self.engine.connect() as connection:
-                if self._read_options:
-                    await connection.execution_options(**self._read_options)
-                yield connection
+            await take_turn(self._slots, self._slot_timeout)
+            try:
+                async with self.engine.connect() as connection:
+                    if self._read_options:
+                        await connection.execution_options(**self._read_options)
+                    yield connection
+            finally:
+                self._slots.release()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -7,6 +7,8 @@ so both clients follow a failover by themselves.
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -23,6 +25,7 @@ from redis.retry import Retry as SyncRetry
 from config.redis_url import is_sentinel_url, parse_sentinel_url
 from config.settings import Settings
 from service.errors import DependencyDown
+from service.queueing import take_turn
 
 _scripts: WeakKeyDictionary[Redis, dict[str, AsyncScript]] = WeakKeyDictionary()
 
@@ -67,7 +70,52 @@ class SyncServiceRedis(redis.Redis):
             node.close()
 
 
-class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+class _FirstComeFirstServed:
+    """Hands free connections to waiting callers in the order they asked (``service/queueing.py``).
+
+    redis-py's pool waits on an ``asyncio.Condition``, where a newcomer takes
+    a freed connection ahead of the waiter woken for it.
+    """
+
+    max_connections: int
+    timeout: float | None
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        slots = self._slots()
+        try:
+            await take_turn(slots, self.timeout)
+        except builtins.TimeoutError:  # TimeoutError here is redis-py's
+            raise ConnectionError("No connection available.") from None
+        try:
+            connection = await super().get_connection(*args, **kwargs)  # type: ignore[misc]
+        except BaseException:
+            slots.release()  # the pool took its connection back itself, if it had one
+            raise
+        self._holders().add(connection)
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        await super().release(connection)  # type: ignore[misc]
+        holders = self._holders()
+        if connection in holders:
+            holders.remove(connection)
+            self._slots().release()
+
+    def _slots(self) -> asyncio.Semaphore:
+        slots = self.__dict__.get("_fcfs_slots")
+        if slots is None:
+            slots = self.__dict__["_fcfs_slots"] = asyncio.Semaphore(self.max_connections)
+        return slots
+
+    def _holders(self) -> set[Any]:
+        return self.__dict__.setdefault("_fcfs_holders", set())
+
+
+class FairBlockingConnectionPool(_FirstComeFirstServed, BlockingConnectionPool):
+    """A bounded pool whose waiters get connections in the order they asked."""
+
+
+class _BlockingSentinelPool(_FirstComeFirstServed, SentinelConnectionPool, BlockingConnectionPool):
     """The master's pool under Sentinel, waiting for a free connection like the plain one."""
 
 
@@ -114,7 +162,7 @@ def create_redis(settings: Settings) -> ServiceRedis:
         )
         client.sentinel = manager
     else:
-        client = ServiceRedis.from_pool(BlockingConnectionPool.from_url(settings.redis_url, **options))
+        client = ServiceRedis.from_pool(FairBlockingConnectionPool.from_url(settings.redis_url, **options))
     client.replica_acks = settings.redis_replica_acks
     client.replica_timeout = settings.redis_replica_timeout
     return client
