@@ -52,12 +52,17 @@ def _rebuilding_users() -> Iterator[BatchOperations]:
 
     SQLite reflection cannot see the expression index on lower(username), so
     the rebuilt table would lack it (and warn about it): it is made again here.
+    The rebuild drops the old table, which with foreign keys enforced would
+    delete every note (ON DELETE CASCADE); SQLite ignores turning them off
+    inside a transaction, so a connection that has them on is refused.
     """
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise RuntimeError("migrate SQLite with foreign keys off: rebuilding users would delete notes")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
         with op.batch_alter_table("users") as batch:
             yield batch
-    bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
     exists = bind.execute(
