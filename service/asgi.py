@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 from service import metrics
 from service.bridge import bridged_async_to_sync, run_bridged, wait_for
 from service.errors import title
+from service.heap import freeze_startup_objects
 from service.logs import FIELDS
 from service.request_ids import HEADER, choose_request_id
 from service.runtime import Runtime
@@ -87,6 +88,7 @@ class ServiceAsgi:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
+                freeze_startup_objects()
                 log.info("pools open")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
