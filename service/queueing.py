@@ -1,9 +1,10 @@
 """First come, first served: bounded resources handed out in the order callers asked.
 
 Pools that wake a waiter and let it compete with newcomers (redis-py's
-``BlockingConnectionPool`` on an ``asyncio.Condition``, SQLAlchemy's queue
-pool) are unfair under sustained load: a woken waiter that loses the race
-goes back to the end of the queue, again and again. At 512 connections the
+``BlockingConnectionPool`` on an ``asyncio.Condition``; SQLAlchemy's queue
+pool, which tries ``get_nowait`` before waiting on an ``asyncio.Queue``) are
+unfair under sustained load: a woken waiter that loses the race goes back to
+the end of the queue, again and again. At 512 connections the
 benchmark saw p99 at 8 times p50 and requests failing with 503 after waiting
 out the pool timeout while later ones went through. ``asyncio.Semaphore``
 hands each release to the longest waiter and lets no newcomer past a queue,
