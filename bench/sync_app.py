@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from config.settings import load_settings_or_exit
-from service.auth.sessions import _TOUCH, session_key, touch_args
+from service.auth.session_scripts import TOUCH
+from service.auth.sessions import session_key, touch_args
 from service.auth.tokens import ALGORITHM, REQUIRED_CLAIMS
 from service.users.keys import owner_of
 
@@ -36,7 +37,7 @@ db = SQLAlchemy(app)
 store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
 # The service's own check: one round trip that verifies the session is the
 # caller's and marks it seen.
-touch = store.register_script(_TOUCH)
+touch = store.register_script(TOUCH)
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]

@@ -32,6 +32,7 @@ from enum import IntEnum
 
 from redis.asyncio import Redis
 
+from service.auth import session_scripts as scripts
 from service.auth.password_epochs import PasswordEpoch
 from service.auth.tokens import Claims
 from service.errors import Unauthorized
@@ -42,89 +43,6 @@ from service.users.keys import owner_of
 SESSION_PREFIX = "auth:session:"
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 _MAX_USER_AGENT = 256
-
-# One round trip per authenticated request: the check and the last-seen
-# update together, atomically (the HSET cannot recreate a deleted record).
-# The update is skipped while the recorded time is newer than ARGV[3]: most
-# requests then write nothing, so nothing to fsync to the AOF or replicate.
-# ISO times in UTC with microseconds compare as strings in time order.
-_TOUCH = """
-local s = redis.call('HMGET', KEYS[1], 'uid', 'seen')
-if s[1] ~= ARGV[1] then return 0 end
-if not s[2] or s[2] < ARGV[3] then redis.call('HSET', KEYS[1], 'seen', ARGV[2]) end
-return 1
-"""
-
-# Record a login unless the password changed meanwhile (see password_epochs),
-# and end the oldest sessions beyond the user's limit. KEYS: the session, the
-# index, the password epoch; ARGV: ttl, limit, sid, session key prefix, the
-# epoch the login read, then the record's field/value pairs. Ordered by
-# Redis's clock, not the instances' (which may disagree). Returns -1 when the
-# epoch changed, else 1 plus the number of sessions it ended.
-_START = """
-if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[5] then return -1 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-local now = redis.call('TIME')
-redis.call('ZADD', KEYS[2], now[1] + now[2] / 1000000, ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
-local ended = 0
-if excess > 0 then
-  for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, excess - 1)) do
-    local key = ARGV[4] .. sid
-    local fs = redis.call('HGET', key, 'fs')
-    if fs then redis.call('DEL', fs) end
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[2], sid)
-    ended = ended + 1
-  end
-end
-return 1 + ended
-"""
-
-# Spend the presented refresh token. Atomic, so two concurrent refreshes with
-# one token cannot both see it live: the loser sees a spent token, which is
-# treated as theft and revokes the whole session.
-_ROTATE = """
-local s = redis.call('HMGET', KEYS[1], 'uid', 'rt', 'fs')
-if s[1] ~= ARGV[1] then return 0 end
-if s[2] ~= ARGV[2] then
-  redis.call('DEL', KEYS[1])
-  if s[3] then redis.call('DEL', s[3]) end
-  redis.call('ZREM', KEYS[2], ARGV[6])
-  return -1
-end
-redis.call('HSET', KEYS[1], 'rt', ARGV[3], 'seen', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
-"""
-
-# End one session if it belongs to the user; its cookie record goes with it.
-_END_ONE = """
-local s = redis.call('HMGET', KEYS[1], 'uid', 'fs')
-redis.call('ZREM', KEYS[2], ARGV[2])
-if s[1] ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-if s[2] then redis.call('DEL', s[2]) end
-return 1
-"""
-
-# End every session of the user but ARGV[2] (empty: all of them).
-_END_ALL = """
-local ended = 0
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if sid ~= ARGV[2] then
-    local key = ARGV[1] .. sid
-    local fs = redis.call('HGET', key, 'fs')
-    if fs then redis.call('DEL', fs) end
-    ended = ended + redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], sid)
-  end
-end
-return ended
-"""
 
 
 @dataclass(frozen=True)
@@ -210,7 +128,7 @@ async def start_session(
     if cookie_key:
         record["fs"] = cookie_key
     fields = [item for pair in record.items() for item in pair]
-    script = cached_script(redis, _START)
+    script = cached_script(redis, scripts.START)
     keys = [session_key(session_id), user_sessions_key(owner), epoch.key]
     args = [ttl, limit, session_id, SESSION_PREFIX, epoch.value, *fields]
     outcome = int(await script(keys=keys, args=args))
@@ -229,7 +147,7 @@ async def check_session(redis: Redis, claims: Claims, *, seen_every: float) -> b
 
 async def touch_session(redis: Redis, *, owner: str, session_id: str, seen_every: float) -> bool:
     """True when the session is live and ``owner``'s; marked seen if not within ``seen_every`` s."""
-    script = cached_script(redis, _TOUCH)
+    script = cached_script(redis, scripts.TOUCH)
     return await script(keys=[session_key(session_id)], args=touch_args(owner, seen_every)) == 1
 
 
@@ -246,7 +164,7 @@ def _timestamp(moment: datetime) -> str:
 
 async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> Rotation:
     """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
-    script = cached_script(redis, _ROTATE)
+    script = cached_script(redis, scripts.ROTATE)
     keys = [session_key(claims.session_id), user_sessions_key(claims.owner)]
     args = [claims.owner, claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
     outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
@@ -258,7 +176,7 @@ async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, t
 
 async def end_session(redis: Redis, *, owner: str, session_id: str) -> bool:
     """Revoke every token of one of ``owner``'s sessions, on every instance at once."""
-    script = cached_script(redis, _END_ONE)
+    script = cached_script(redis, scripts.END_ONE)
     keys = [session_key(session_id), user_sessions_key(owner)]
     ended = await script(keys=keys, args=[owner, session_id]) == 1
     # Acknowledged only once replicas hold it: a failover must not resurrect it.
@@ -268,7 +186,7 @@ async def end_session(redis: Redis, *, owner: str, session_id: str) -> bool:
 
 async def end_sessions(redis: Redis, *, owner: str, keep: str = "") -> int:
     """Revoke every session of ``owner`` except ``keep``; how many were ended."""
-    script = cached_script(redis, _END_ALL)
+    script = cached_script(redis, scripts.END_ALL)
     ended = int(await script(keys=[user_sessions_key(owner)], args=[SESSION_PREFIX, keep]))
     await wait_for_replicas(redis)
     return ended
