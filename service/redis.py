@@ -148,19 +148,7 @@ def create_redis(settings: Settings) -> ServiceRedis:
         "decode_responses": True,
     }
     if is_sentinel_url(settings.redis_url):
-        target = parse_sentinel_url(settings.redis_url)
-        manager = Sentinel(
-            target.sentinels, sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout}
-        )
-        client = manager.master_for(
-            target.service_name,
-            redis_class=ServiceRedis,
-            connection_pool_class=_BlockingSentinelPool,
-            db=target.db,
-            password=target.password,
-            **options,
-        )
-        client.sentinel = manager
+        client = _master_via_sentinel(settings, Sentinel, ServiceRedis, _BlockingSentinelPool, options)
     else:
         client = ServiceRedis.from_pool(FairBlockingConnectionPool.from_url(settings.redis_url, **options))
     client.replica_acks = settings.redis_replica_acks
@@ -179,21 +167,32 @@ def create_sync_redis(settings: Settings) -> SyncServiceRedis:
         "retry": SyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1),
     }
     if is_sentinel_url(settings.redis_url):
-        target = parse_sentinel_url(settings.redis_url)
-        manager = sync_sentinel.Sentinel(
-            target.sentinels, sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout}
+        return _master_via_sentinel(
+            settings, sync_sentinel.Sentinel, SyncServiceRedis, _SyncBlockingSentinelPool, options
         )
-        client: SyncServiceRedis = manager.master_for(
-            target.service_name,
-            redis_class=SyncServiceRedis,
-            connection_pool_class=_SyncBlockingSentinelPool,
-            db=target.db,
-            password=target.password,
-            **options,
-        )
-        client.sentinel = manager
-        return client
     return SyncServiceRedis.from_pool(redis.BlockingConnectionPool.from_url(settings.redis_url, **options))
+
+
+def _master_via_sentinel(
+    settings: Settings, sentinel_class: type, redis_class: type, pool_class: type, options: dict[str, Any]
+) -> Any:
+    """A client of the master the sentinels in ``REDIS_URL`` name, asking them on every new connection.
+
+    The same for the async and the sync API: they differ only in the classes.
+    """
+    target = parse_sentinel_url(settings.redis_url)
+    timeout = {"socket_timeout": settings.redis_socket_timeout}
+    manager = sentinel_class(target.sentinels, sentinel_kwargs=timeout)
+    client = manager.master_for(
+        target.service_name,
+        redis_class=redis_class,
+        connection_pool_class=pool_class,
+        db=target.db,
+        password=target.password,
+        **options,
+    )
+    client.sentinel = manager
+    return client
 
 
 async def wait_for_replicas(client: Redis) -> None:
