@@ -21,16 +21,16 @@ from service.models import UTCDateTime, utcnow
 from service.notes.cursors import decode_cursor, encode_cursor
 from service.notes.models import Note
 from service.users.models import User
+from service.users.repository import CALLER, caller_params
 
 # Core statements on the table: given parameters, an ORM insert would become
 # a bulk insert of them.
 _NOTES = Note.__table__
 _COLUMNS = (Note.id, Note.title, Note.body, Note.created_at, Note.updated_at)
-_CALLER = (User.id == bindparam("caller_id")) & (User.account_key == bindparam("caller_key"))
-_OWNED = (Note.user_id == bindparam("caller_id")) & exists().where(_CALLER)
+_OWNED = (Note.user_id == bindparam("caller_id")) & exists().where(CALLER)
 # The caller's account as a one-row table (none when it is gone), joined to
 # the notes asked for: zero rows mean no account, one row of NULLs no notes.
-_ACCOUNT = select(User.id).where(_CALLER).subquery("account")
+_ACCOUNT = select(User.id).where(CALLER).subquery("account")
 
 
 def _with_account(notes: Select) -> Select:
@@ -63,7 +63,7 @@ _CREATE = (
             bindparam("new_body", type_=Text),
             _NOW.label("created_at"),
             _NOW.label("updated_at"),
-        ).where(_CALLER),
+        ).where(CALLER),
     )
     .returning(*_COLUMNS)
 )
@@ -87,15 +87,11 @@ def _gone() -> Unauthorized:
     return Unauthorized("The account no longer exists.")
 
 
-def _owner(user_id: int, account_key: str) -> dict[str, Any]:
-    return {"caller_id": user_id, "caller_key": account_key}
-
-
 async def create_note(
     db: Database, *, user_id: int, account_key: str, title: str, body: str
 ) -> dict[str, Any]:
     """Insert a note for the account and return it as stored; 401 when the account is gone."""
-    values = _owner(user_id, account_key) | {"new_title": title, "new_body": body, "now": utcnow()}
+    values = caller_params(user_id, account_key) | {"new_title": title, "new_body": body, "now": utcnow()}
     async with db.session() as session:
         row = (await session.execute(_CREATE, values)).first()
     if row is None:
@@ -106,7 +102,7 @@ async def create_note(
 async def get_note(db: Database, *, user_id: int, account_key: str, note_id: int) -> dict[str, Any] | None:
     """The note, if it exists and belongs to the account; 401 when the account is gone."""
     async with db.reader() as conn:
-        rows = (await conn.execute(_ONE, _owner(user_id, account_key) | {"note_id": note_id})).all()
+        rows = (await conn.execute(_ONE, caller_params(user_id, account_key) | {"note_id": note_id})).all()
     if not rows:
         raise _gone()
     return None if rows[0].id is None else rows[0]._asdict()
@@ -116,7 +112,7 @@ async def list_notes(
     db: Database, *, user_id: int, account_key: str, limit: int, before: int | None
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` of the account's notes with ids below ``before``, newest first; 401 if it is gone."""
-    values = _owner(user_id, account_key) | {"limit": limit}
+    values = caller_params(user_id, account_key) | {"limit": limit}
     statement = _FIRST_PAGE if before is None else _NEXT_PAGE
     if before is not None:
         values["before"] = before
@@ -143,7 +139,7 @@ async def update_note(
     db: Database, *, user_id: int, account_key: str, note_id: int, changes: dict[str, str]
 ) -> dict[str, Any] | None:
     """Apply ``changes`` to the account's note; None when there is no such note."""
-    values = _owner(user_id, account_key) | {"note_id": note_id, "now": utcnow()}
+    values = caller_params(user_id, account_key) | {"note_id": note_id, "now": utcnow()}
     values |= {f"new_{field}": value for field, value in changes.items()}
     async with db.session() as session:
         row = (await session.execute(_update(frozenset(changes)), values)).first()
@@ -152,7 +148,7 @@ async def update_note(
 
 async def delete_note(db: Database, *, user_id: int, account_key: str, note_id: int) -> bool:
     """Delete the account's note; False when there was no such note."""
-    values = _owner(user_id, account_key) | {"note_id": note_id}
+    values = caller_params(user_id, account_key) | {"note_id": note_id}
     async with db.session() as session:
         result = await session.execute(_DELETE, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
