@@ -12,7 +12,7 @@ WORKDIR /app
 RUN useradd --create-home --uid 10001 service
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
-COPY alembic.ini asgi.py ./
+COPY alembic.ini asgi.py serve.py ./
 COPY config ./config
 COPY migrations ./migrations
 COPY scripts ./scripts
@@ -22,4 +22,4 @@ USER service
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD ["python", "scripts/healthcheck.py"]
 # The same command as `make run` and the tests' instances (tests/support/instances.py).
-CMD ["python", "-m", "hypercorn", "--config", "python:config.hypercorn", "asgi:app"]
+CMD ["python", "serve.py"]

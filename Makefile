@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR)
 run: install
 	$(PY) scripts/ensure_redis.py
 	$(PY) -m alembic upgrade head
-	$(PY) -m hypercorn --config python:config.hypercorn asgi:app
+	$(PY) serve.py
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""The ASGI entry point: ``python -m hypercorn --config python:config.hypercorn asgi:app``."""
+"""The ASGI entry point, served by ``python serve.py`` (hypercorn's workers)."""
 
 import multiprocessing
 import signal
@@ -8,11 +8,12 @@ from service import create_app
 from service.asgi import ServiceAsgi
 
 if multiprocessing.parent_process() is not None:
-    # A hypercorn worker. Its master stops workers through a shared event
-    # (graceful, bounded by GRACEFUL_TIMEOUT), but as soon as the first worker
-    # has exited it SIGTERMs the rest (hypercorn 0.18 run.py), dropping their
-    # in-flight requests. Hypercorn already has workers ignore SIGINT for the
-    # same reason; ignoring SIGTERM too lets every worker finish.
+    # A worker process. Its master (serve.py, or hypercorn's own) stops the
+    # workers through a shared event, graceful within GRACEFUL_TIMEOUT. A
+    # SIGTERM reaching a worker directly (hypercorn 0.18's master sends one
+    # to the rest as soon as the first has exited; an init system may signal
+    # the whole group) would drop its in-flight requests, so it is ignored,
+    # as SIGINT already is.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 app = ServiceAsgi(create_app(load_settings_or_exit()))

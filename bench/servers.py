@@ -111,7 +111,7 @@ def proxy(name: str, target_port: int, delay_ms: float) -> Process:
 
 def hypercorn(name: str, app: str, env: dict[str, str]) -> Process:
     port = free_port()
-    argv = [PY, "-m", "hypercorn", "--config", "python:config.hypercorn", app]
+    argv = [PY, "serve.py", app]
     return Process(name, argv, env={**env, "PORT": str(port)}, port=port)
 
 

@@ -1,4 +1,4 @@
-"""Hypercorn settings, derived from the service's (``--config python:config.hypercorn``)."""
+"""Hypercorn settings, derived from the service's; serve.py reads them (``Config.from_object``)."""
 
 import os
 import tempfile

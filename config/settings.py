@@ -95,8 +95,12 @@ class Settings:
     # loop: no thread hops, see service/bridge.py) or "threads" (on the
     # WSGI_THREADS pool, for synchronous code that does blocking I/O).
     wsgi_mode: str = "loop"
-    # hypercorn's worker class: "uvloop" (libuv's loop, transports in C) or "asyncio".
-    worker_class: str = "uvloop"
+    # hypercorn's worker class: "asyncio" (the standard library's loop) or
+    # "uvloop". Both serve the same requests per second here, but the
+    # standard loop accepts every waiting connection at once where uvloop
+    # accepts one per turn of its loop: under load, a burst of new
+    # connections waited seconds behind the open ones (README, the tail).
+    worker_class: str = "asyncio"
     # Where prometheus_client's multiprocess mode keeps each worker's values;
     # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
     prometheus_multiproc_dir: str = ""

@@ -29,7 +29,7 @@ def served(database_url: str, redis_url: str) -> Iterator[tuple[str, subprocess.
         "BCRYPT_ROUNDS": "4",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "hypercorn", "--config", "python:config.hypercorn", "asgi:app"],
+        [sys.executable, "serve.py"],
         cwd=ROOT,
         env=environ,
         stdout=subprocess.DEVNULL,

@@ -75,7 +75,7 @@ def test_the_server_refuses_to_start_with_one_line_saying_what_to_set() -> None:
     environ = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "APP_ENV")}
     environ |= {"APP_ENV": "production", "PORT": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "hypercorn", "--config", "python:config.hypercorn", "asgi:app"],
+        [sys.executable, "serve.py"],
         cwd=ROOT,
         env=environ,
         capture_output=True,

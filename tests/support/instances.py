@@ -18,7 +18,7 @@ import httpx
 from tests.support.processes import ROOT, free_port, wait_until
 
 # The command the deployment runs (Dockerfile, docker-compose.yml, make run).
-SERVE_COMMAND = ["-m", "hypercorn", "--config", "python:config.hypercorn", "asgi:app"]
+SERVE_COMMAND = ["serve.py"]
 
 
 class ServiceProcess:

@@ -1,6 +1,6 @@
 """The service as `make run` serves it, in a process of its own that tests can signal and kill.
 
-``python -m hypercorn --config python:config.hypercorn asgi:app`` with the
+``python serve.py`` (hypercorn's workers under the service's master) with the
 settings in its environment; its stdout and stderr go to a file the test can
 read (the JSON request log among them).
 """
@@ -23,7 +23,7 @@ from tests.support.processes import ROOT, free_port, migrate, wait_until
 
 
 class ServedProcess:
-    """One hypercorn process (and its workers) serving ``asgi:app``."""
+    """One ``serve.py`` process (and its workers) serving ``asgi:app``."""
 
     def __init__(self, environ: dict[str, str], log_path: Path) -> None:
         self.environ = environ
@@ -37,7 +37,7 @@ class ServedProcess:
         """Start (or start again, on the same port and database) and wait until it serves."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "hypercorn", "--config", "python:config.hypercorn", "asgi:app"],
+                [sys.executable, "serve.py"],
                 cwd=ROOT,
                 env=os.environ | self.environ,
                 stdout=log,

@@ -1,0 +1,180 @@
+"""serve.py, the master: a listening socket per worker, and one worker gone ends the service."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.support.processes import free_port, wait_until
+from tests.support.served import ServedProcess
+
+CONNECTIONS = 200
+
+
+def test_new_connections_are_spread_over_the_workers(serve_process: Callable[..., ServedProcess]) -> None:
+    served = serve_process(workers=2)
+    # It serves once one worker listens; this test needs both.
+    wait_until(lambda: served.logs().count("Running on http") == 2, timeout=30)
+    # A burst of new keep-alive connections while both workers are busy, as
+    # when clients reconnect together under load. With one socket shared by
+    # the workers, whichever came back to it first took nearly all of them.
+    with _busy(served, clients=8):
+        burst = _connect_at_once(served.port, CONNECTIONS)
+    try:
+        for number, sock in enumerate(burst):
+            sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-ID: burst-{number}\r\n\r\n".encode())
+        for sock in burst:
+            assert _read_head(sock).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in burst:
+            sock.close()
+
+    # Each worker listens on a socket of its own, the master on none (with
+    # hypercorn's master all three held the same one).
+    assert served.process is not None
+    workers = _worker_pids(served.process.pid)
+    assert not _listening(served.process.pid, served.port)
+    first, second = (_listening(pid, served.port) for pid in workers)
+    assert len(first) == len(second) == 1
+    assert first != second
+    # Each request's log line names the worker that answered it; the line is
+    # written just after the answer.
+    wait_until(lambda: sum(_answered_by(served).values()) == CONNECTIONS, timeout=10)
+    answered_by = _answered_by(served)
+    assert len(answered_by) == 2
+    # The kernel hashes each connection to one of the two sockets: each
+    # worker's share is binomial around 100 (standard deviation 7).
+    assert min(answered_by.values()) >= CONNECTIONS // 4, answered_by
+
+
+def test_a_worker_that_dies_takes_the_service_down(serve_process: Callable[..., ServedProcess]) -> None:
+    served = serve_process(workers=2)
+    assert served.process is not None
+    first, second = _worker_pids(served.process.pid)
+    os.kill(first, signal.SIGKILL)
+    # Not left half-serving: the master stops the other worker and exits with
+    # an error, for the supervisor to restart the whole (as hypercorn's does).
+    assert served.process.wait(30) == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(second, 0)
+
+
+def test_a_port_held_by_another_program_fails_the_start(serve_process: Callable[..., ServedProcess]) -> None:
+    port = free_port()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        # Without SO_REUSEPORT on the squatter's socket the workers' binds
+        # fail, instead of sharing its connections.
+        with pytest.raises(RuntimeError, match="exited with 1") as failure:
+            serve_process(workers=2, port=port)
+    assert "Address already in use" in str(failure.value)
+
+
+@contextlib.contextmanager
+def _busy(served: ServedProcess, clients: int) -> Iterator[None]:
+    """Keep the workers busy answering ``clients`` keep-alive clients in a loop."""
+    done = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=served.url) as client:
+            while not done.is_set():
+                client.get("/readyz")
+
+    threads = [threading.Thread(target=hammer) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # every client connected and in its loop
+    try:
+        yield
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+
+
+def _connect_at_once(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections whose handshakes all start before any is waited for."""
+    burst = [socket.socket() for _ in range(count)]
+    for sock in burst:
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+    with selectors.DefaultSelector() as selector:
+        for sock in burst:
+            selector.register(sock, selectors.EVENT_WRITE)
+        connected = 0
+        while connected < count:
+            for key, _ in selector.select(timeout=30):
+                selector.unregister(key.fileobj)
+                connected += 1
+    for sock in burst:
+        sock.setblocking(True)
+        sock.settimeout(30)
+    return burst
+
+
+def _answered_by(served: ServedProcess) -> Counter[int]:
+    """How many requests of the burst each worker (by pid) answered."""
+    lines = [json.loads(text) for text in served.logs().splitlines() if text.startswith("{")]
+    return Counter(line["pid"] for line in lines if str(line.get("request_id", "")).startswith("burst-"))
+
+
+def _worker_pids(master: int) -> list[int]:
+    """The master's worker processes, once both have started."""
+
+    def workers() -> list[int]:
+        with open(f"/proc/{master}/task/{master}/children") as listing:
+            children = [int(pid) for pid in listing.read().split()]
+        # Beside the workers, multiprocessing may run its resource tracker.
+        return [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+
+    wait_until(lambda: len(workers()) == 2, timeout=10)
+    return workers()
+
+
+def _listening(pid: int, port: int) -> set[int]:
+    """The inodes of the listening sockets on ``port`` that process ``pid`` holds."""
+    listening = set()
+    with open("/proc/net/tcp") as table:
+        for row in table.readlines()[1:]:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], int(fields[9])
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                listening.add(inode)
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                held.add(int(target[len("socket:[") : -1]))
+    return listening & held
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read()
+    except FileNotFoundError:
+        return b""
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    """One response's status line and headers (the health body is read and dropped)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
