@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -125,6 +127,10 @@ def run_scenario(scenario: str, pg_admin: str, soak: bool) -> list[measure.Row]:
 
 
 if __name__ == "__main__":
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C does, so that the
+    # finally blocks stop the servers, proxies and Redis and drop the database
+    # instead of leaving them running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started_at = time.monotonic()
     main()
     print(f"benchmark took {time.monotonic() - started_at:.0f} s")
