@@ -8,12 +8,9 @@ import os
 import selectors
 import signal
 import socket
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import httpx
 import pytest
 
 from tests.support.processes import free_port, wait_until
@@ -26,11 +23,8 @@ def test_new_connections_are_spread_over_the_workers(serve_process: Callable[...
     served = serve_process(workers=2)
     # It serves once one worker listens; this test needs both.
     wait_until(lambda: served.logs().count("Running on http") == 2, timeout=30)
-    # A burst of new keep-alive connections while both workers are busy, as
-    # when clients reconnect together under load. With one socket shared by
-    # the workers, whichever came back to it first took nearly all of them.
-    with _busy(served, clients=8):
-        burst = _connect_at_once(served.port, CONNECTIONS)
+    # A burst of new keep-alive connections, all opened at once as wrk does.
+    burst = _connect_at_once(served.port, CONNECTIONS)
     try:
         for number, sock in enumerate(burst):
             sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-ID: burst-{number}\r\n\r\n".encode())
@@ -40,8 +34,9 @@ def test_new_connections_are_spread_over_the_workers(serve_process: Callable[...
         for sock in burst:
             sock.close()
 
-    # Each worker listens on a socket of its own, the master on none (with
-    # hypercorn's master all three held the same one).
+    # Each worker listens on a socket of its own, the master on none. With
+    # hypercorn's master all three held the same one, and under a load like
+    # wrk's one worker took 372 of 512 new connections (README, the tail).
     assert served.process is not None
     workers = _worker_pids(served.process.pid)
     assert not _listening(served.process.pid, served.port)
@@ -64,7 +59,8 @@ def test_a_worker_that_dies_takes_the_service_down(serve_process: Callable[..., 
     first, second = _worker_pids(served.process.pid)
     os.kill(first, signal.SIGKILL)
     # Not left half-serving: the master stops the other worker and exits with
-    # an error, for the supervisor to restart the whole (as hypercorn's does).
+    # an error, for the supervisor to restart the whole. (Hypercorn's master
+    # exits 0 here, which a restart-on-failure policy takes for a clean stop.)
     assert served.process.wait(30) == 1
     with pytest.raises(ProcessLookupError):
         os.kill(second, 0)
@@ -80,28 +76,6 @@ def test_a_port_held_by_another_program_fails_the_start(serve_process: Callable[
         with pytest.raises(RuntimeError, match="exited with 1") as failure:
             serve_process(workers=2, port=port)
     assert "Address already in use" in str(failure.value)
-
-
-@contextlib.contextmanager
-def _busy(served: ServedProcess, clients: int) -> Iterator[None]:
-    """Keep the workers busy answering ``clients`` keep-alive clients in a loop."""
-    done = threading.Event()
-
-    def hammer() -> None:
-        with httpx.Client(base_url=served.url) as client:
-            while not done.is_set():
-                client.get("/readyz")
-
-    threads = [threading.Thread(target=hammer) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.5)  # every client connected and in its loop
-    try:
-        yield
-    finally:
-        done.set()
-        for thread in threads:
-            thread.join()
 
 
 def _connect_at_once(port: int, count: int) -> list[socket.socket]:
