@@ -15,14 +15,36 @@ evenly across the workers' sockets.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
 from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event
 
 from hypercorn.asyncio.run import asyncio_worker, uvloop_worker
 from hypercorn.config import Config
 
 DEFAULT_APP = "asgi:app"
+
+
+class _Stop:
+    """The workers' shutdown event, which a worker also finds set once its master is gone.
+
+    Hypercorn's worker polls ``is_set()`` (every 0.1 s). A master killed with
+    SIGKILL never sets the event: its workers would go on serving, unsupervised,
+    beside the instance a supervisor starts next on the same port. Here they
+    stop as gracefully as on SIGTERM.
+    """
+
+    def __init__(self, event: Event, master: int) -> None:
+        self.event = event
+        self.master = master
+
+    def is_set(self) -> bool:
+        return self.event.is_set() or os.getppid() != self.master
+
+    def set(self) -> None:
+        self.event.set()
 
 
 def main(argv: list[str]) -> int:
@@ -31,7 +53,7 @@ def main(argv: list[str]) -> int:
     config.application_path = argv[0] if argv else DEFAULT_APP
     worker = uvloop_worker if config.worker_class == "uvloop" else asyncio_worker
     context = multiprocessing.get_context("spawn")
-    stop = context.Event()
+    stop = _Stop(context.Event(), os.getpid())
     # Workers inherit an ignored SIGINT (a terminal's Ctrl-C reaches the whole
     # group): the master alone decides, through ``stop``, and each worker then
     # finishes its requests within GRACEFUL_TIMEOUT (asgi.py ignores SIGTERM).

@@ -1,4 +1,4 @@
-"""serve.py, the master: a listening socket per worker, and one worker gone ends the service."""
+"""serve.py: a listening socket per worker; a worker gone ends the service, the master gone its workers."""
 
 from __future__ import annotations
 
@@ -64,6 +64,18 @@ def test_a_worker_that_dies_takes_the_service_down(serve_process: Callable[..., 
     assert served.process.wait(30) == 1
     with pytest.raises(ProcessLookupError):
         os.kill(second, 0)
+
+
+def test_workers_stop_when_the_master_is_killed(serve_process: Callable[..., ServedProcess]) -> None:
+    served = serve_process(workers=2)
+    assert served.process is not None
+    workers = _worker_pids(served.process.pid)
+    os.kill(served.process.pid, signal.SIGKILL)  # the master alone: OOM killer, kill -9
+    served.process.wait(10)
+    # Left running, the workers would serve on, unsupervised, beside the
+    # instance a supervisor starts next on the same port.
+    wait_until(lambda: not any(_alive(pid) for pid in workers), timeout=30)
+    assert served.logs().count("pools closed") == 2  # a graceful stop, not a crash
 
 
 def test_a_port_held_by_another_program_fails_the_start(serve_process: Callable[..., ServedProcess]) -> None:
@@ -133,6 +145,15 @@ def _listening(pid: int, port: int) -> set[int]:
             if target.startswith("socket:["):
                 held.add(int(target[len("socket:[") : -1]))
     return listening & held
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _cmdline(pid: int) -> bytes:
