@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 
 from config.settings import Settings
 from service.errors import DependencyDown
-from service.queueing import take_turn
+from service.queueing import turn
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -107,23 +107,15 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commit on success, roll back on error."""
         with _faults_named():
-            await take_turn(self._slots, self._slot_timeout)
-            try:
-                async with self.sessions() as session, session.begin():
-                    yield session
-            finally:
-                self._slots.release()
+            async with turn(self._slots, self._slot_timeout), self.sessions() as session, session.begin():
+                yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:
         """A connection for single-statement reads, with no transaction around them."""
         with _faults_named():
-            await take_turn(self._slots, self._slot_timeout)
-            try:
-                async with self.engine.connect() as connection:
-                    yield connection
-            finally:
-                self._slots.release()
+            async with turn(self._slots, self._slot_timeout), self.engine.connect() as connection:
+                yield connection
 
     async def close(self) -> None:
         await self.engine.dispose()

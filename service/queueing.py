@@ -15,6 +15,8 @@ asked, makes the pool's own wait never block.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 
 async def take_turn(slots: asyncio.Semaphore, patience: float | None) -> None:
@@ -24,3 +26,13 @@ async def take_turn(slots: asyncio.Semaphore, patience: float | None) -> None:
         return
     async with asyncio.timeout(patience):
         await slots.acquire()
+
+
+@asynccontextmanager
+async def turn(slots: asyncio.Semaphore, patience: float | None) -> AsyncIterator[None]:
+    """Hold a slot for the block: taken as ``take_turn`` takes it, given back on leaving."""
+    await take_turn(slots, patience)
+    try:
+        yield
+    finally:
+        slots.release()

@@ -80,35 +80,30 @@ class _FirstComeFirstServed:
     max_connections: int
     timeout: float | None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = asyncio.Semaphore(self.max_connections)
+        # The connections holding a slot: only their release gives one back.
+        self._holders: set[Any] = set()
+
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
-        slots = self._slots()
         try:
-            await take_turn(slots, self.timeout)
+            await take_turn(self._slots, self.timeout)
         except builtins.TimeoutError:  # TimeoutError here is redis-py's
             raise ConnectionError("No connection available.") from None
         try:
             connection = await super().get_connection(*args, **kwargs)  # type: ignore[misc]
         except BaseException:
-            slots.release()  # the pool took its connection back itself, if it had one
+            self._slots.release()  # the pool took its connection back itself, if it had one
             raise
-        self._holders().add(connection)
+        self._holders.add(connection)
         return connection
 
     async def release(self, connection: Any) -> None:
         await super().release(connection)  # type: ignore[misc]
-        holders = self._holders()
-        if connection in holders:
-            holders.remove(connection)
-            self._slots().release()
-
-    def _slots(self) -> asyncio.Semaphore:
-        slots = self.__dict__.get("_fcfs_slots")
-        if slots is None:
-            slots = self.__dict__["_fcfs_slots"] = asyncio.Semaphore(self.max_connections)
-        return slots
-
-    def _holders(self) -> set[Any]:
-        return self.__dict__.setdefault("_fcfs_holders", set())
+        if connection in self._holders:
+            self._holders.remove(connection)
+            self._slots.release()
 
 
 class FairBlockingConnectionPool(_FirstComeFirstServed, BlockingConnectionPool):

@@ -31,21 +31,16 @@ from service.auth.tokens import Claims, TokenType, decode_token, issue_token, ne
 from service.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from service.runtime import Runtime
 from service.users import repository
-from service.users.keys import owner_of
+from service.users.keys import NamesAccount
 from service.users.models import User
 
 
 @dataclass(frozen=True)
-class Identity:
+class Identity(NamesAccount):
     """The account a login proved: its id and its (never shown) account key."""
 
     user_id: int
     account_key: str
-
-    @property
-    def owner(self) -> str:
-        """The account as Redis names it: id and key."""
-        return owner_of(self.user_id, self.account_key)
 
 
 async def register(rt: Runtime, form: UserCreate) -> User:

@@ -38,7 +38,7 @@ from service.auth.tokens import Claims
 from service.errors import Unauthorized
 from service.models import utcnow
 from service.redis import cached_script, wait_for_replicas
-from service.users.keys import owner_of
+from service.users.keys import NamesAccount
 
 SESSION_PREFIX = "auth:session:"
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -46,17 +46,12 @@ _MAX_USER_AGENT = 256
 
 
 @dataclass(frozen=True)
-class Principal:
+class Principal(NamesAccount):
     """The authenticated caller of a request."""
 
     user_id: int
     account_key: str  # never shown: see service/users/keys.py
     session_id: str
-
-    @property
-    def owner(self) -> str:
-        """The account as Redis names it: id and key."""
-        return owner_of(self.user_id, self.account_key)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import jwt
 from config.settings import Settings
 from service.auth.token_cache import VerifiedTokens
 from service.errors import Unauthorized
-from service.users.keys import is_account_key, owner_of
+from service.users.keys import NamesAccount, is_account_key
 
 ALGORITHM = "HS256"
 # "ak" is the account key: tokens issued before it existed are not valid
@@ -23,7 +23,7 @@ _verified = VerifiedTokens()
 
 
 @dataclass(frozen=True)
-class Claims:
+class Claims(NamesAccount):
     """What a verified token says."""
 
     user_id: int
@@ -32,11 +32,6 @@ class Claims:
     token_id: str
     token_type: TokenType
     expires_at: int
-
-    @property
-    def owner(self) -> str:
-        """The account as Redis names it: id and key."""
-        return owner_of(self.user_id, self.account_key)
 
 
 def new_id() -> str:

@@ -78,7 +78,7 @@ def _update(fields: frozenset[str]) -> Any:
     return (
         update(_NOTES)
         .where(Note.id == bindparam("note_id"), _OWNED)
-        .values(**values, updated_at=bindparam("now", type_=UTCDateTime))
+        .values(**values, updated_at=_NOW)
         .returning(*_COLUMNS)
     )
 

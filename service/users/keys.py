@@ -30,3 +30,15 @@ def is_account_key(value: object) -> bool:
 def owner_of(user_id: int, account_key: str) -> str:
     """The one string naming an account in Redis: its id and its key."""
     return f"{user_id}:{account_key}"
+
+
+class NamesAccount:
+    """For a record that names an account by ``user_id`` and ``account_key``: its ``owner``."""
+
+    user_id: int
+    account_key: str
+
+    @property
+    def owner(self) -> str:
+        """The account as Redis names it: id and key."""
+        return owner_of(self.user_id, self.account_key)
