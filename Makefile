@@ -1,34 +1,45 @@
-# Two commands: `make run` serves the API, `make test` runs the tests.
-# Each sets up what it needs first (virtualenv, packages, Redis, migrations).
+# `make run` serves the API, `make test` runs the tests, `make help` lists the rest.
+# Each target sets up what it needs first (virtualenv, packages, Redis, migrations).
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format migrate install install-dev stop-redis clean
+.DEFAULT_GOAL := help
+.PHONY: help run test check lint types format migrate install install-dev test-postgres \
+        ensure-chromium ensure-nginx ensure-test-packages stop-redis clean bench load install-bench
 
-run: install
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: install ## serve the API on http://127.0.0.1:8000 (SQLite, and a private Redis if none answers)
 	$(PY) scripts/ensure_redis.py
 	$(PY) -m alembic upgrade head
 	$(PY) serve.py
 
-test: install-dev
+test: install-dev ensure-test-packages ## run the test suite (installs redis-server, chromium, nginx-light with apt-get if missing)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install-dev
+check: lint types ## what CI checks besides the tests: ruff and mypy
+
+lint: install-dev ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install-dev
+types: install-dev ## mypy on service/, config/, asgi.py and serve.py (settings in pyproject.toml)
+	$(VENV)/bin/mypy
+
+format: install-dev ## ruff format, then ruff check --fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-migrate: install
+migrate: install ## apply the Alembic migrations to DATABASE_URL
 	$(PY) -m alembic upgrade head
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed ## the virtualenv with the runtime packages
+install-dev: $(VENV)/.installed-dev ## the virtualenv with the test and lint tools too
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,61 +53,62 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-stop-redis:
+stop-redis: ## stop the private redis-server that `make run` started
 	@if [ -f var/redis.pid ]; then kill $$(cat var/redis.pid) && echo "stopped the private redis-server"; fi
 
-clean:
-	rm -rf $(VENV) var .pytest_cache
+clean: ## remove the virtualenv, var/ and the caches
+	rm -rf $(VENV) var .pytest_cache .mypy_cache
 
-# Debian's chromium for tests/test_docs_page.py (headless; started by the test itself).
-.PHONY: ensure-chromium
-ensure-chromium:
+# The tests run Debian's redis-server, headless chromium (tests/test_docs_page.py)
+# and nginx (tests/test_nginx.py) themselves, on free ports; the system services are not used.
+ensure-test-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || missing="$$missing nginx-light"; \
+	[ -n "$$TEST_REDIS_URL" ] || command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make test: installing Debian packages for the tests with apt-get:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+ensure-chromium: ## install Debian's chromium if missing (tests/test_docs_page.py)
 	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  echo "installing chromium with apt-get (for tests/test_docs_page.py)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-# --- Scale out (issue 5) ---
+ensure-nginx: ## install Debian's nginx-light if missing (tests/test_nginx.py)
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "installing nginx-light with apt-get (for tests/test_nginx.py)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
+
 # The whole suite on PostgreSQL: each run creates its own databases (a
 # migrated template copied per test) and drops them.
 TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: test-postgres
-test-postgres: install-dev
+test-postgres: install-dev ensure-test-packages ## the test suite on PostgreSQL (TEST_DATABASE_URL)
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
-# nginx for tests/test_nginx.py (the Debian package; the test runs it itself
-# on a free port, the system service is not used).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-.PHONY: ensure-nginx
-ensure-nginx:
-	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
-	  echo "installing nginx"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
-
-# --- Performance and load testing (issue 7) ---
-# make bench [SOAK=1]: the service against the floor and the synchronous stack (bench/run.py).
-# make load [HOST=http://host:port USERS=50 SPAWN_RATE=10 DURATION=1m]: locust, headless, reports in reports/.
-.PHONY: bench load install-bench
-
+# make load [HOST=http://host:port USERS=50 SPAWN_RATE=10 DURATION=1m]
 USERS      ?= 50
 SPAWN_RATE ?= 10
 DURATION   ?= 1m
 # HOST is also the bind address of `make run`: a bare host name means http://HOST:PORT.
 LOAD_URL = $(if $(findstring ://,$(HOST)),$(HOST),http://$(or $(HOST),127.0.0.1):$(or $(PORT),8000))
 
-install-bench: $(VENV)/.installed-bench
+install-bench: $(VENV)/.installed-bench ## the virtualenv with the benchmark and load tools too
 
 $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-bench: install-bench
-	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
-	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+bench: install-bench ## the benchmark against the floor and the sync stack, about 13 min (SOAK=1 adds a soak)
+	@command -v wrk >/dev/null || { echo "make bench: installing wrk with apt-get"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@command -v redis-server >/dev/null || { echo "make bench: installing redis-server with apt-get"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 	SOAK=$(SOAK) $(PY) bench/run.py
 
-load: install-bench
+load: install-bench ## locust against HOST (default the local server), headless; reports in reports/
 	mkdir -p reports
 	$(PY) -m locust -f tests/load/locustfile.py --headless --host "$(LOAD_URL)" \
 	  --users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(DURATION) \
