@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.processes import RedisServer
 from tests.support.served import ServedProcess
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -68,9 +69,10 @@ def test_the_readme_has_a_tour_to_run() -> None:
 
 
 def test_every_readme_block_works_pasted_in_order_on_a_fresh_server(
-    serve_process: Callable[..., ServedProcess], tmp_path: Path
+    serve_process: Callable[..., ServedProcess], private_redis: RedisServer, tmp_path: Path
 ) -> None:
-    server = serve_process(app_env="development")
+    # A Redis of its own too: login limits other tests left for "alice" must not count here.
+    server = serve_process(app_env="development", redis_url=private_redis.url)
     blocks = shell_blocks(README.read_text())
     expected = documented_statuses(blocks)
     script = "\n".join(blocks).replace("localhost:8000", f"127.0.0.1:{server.port}")
