@@ -6,7 +6,8 @@ that curl sends the cookie back over plain http), except the blocks made only
 of ``make`` commands, which set up and start that server. Each ``curl`` command
 in the README ends with a comment starting with the status it answers
 (``# 201 ...``); a ``curl`` function defined before the blocks records the
-status of every call, and the test compares the two lists.
+status of every call, and the test compares the two lists. The pages'
+relative links must resolve in a clone.
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ def test_the_readme_has_a_tour_to_run() -> None:
     assert len(blocks) >= 3
     assert all("make " not in block for block in blocks), "the setup block must not be run"
     assert len(documented_statuses(blocks)) >= 15
+
+
+def test_every_relative_link_of_the_docs_resolves_in_a_clone() -> None:
+    """README.md and docs/ link only to files in the repository (a clone has no ../shared/)."""
+    pages = [README, *sorted((README.parent / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)[^)]*\)", page.read_text()):
+            if "://" not in target and not (page.parent / target).resolve().is_file():
+                broken.append(f"{page.name}: {target}")
+    assert broken == []
+    assert all("../shared" not in page.read_text() for page in pages)
 
 
 def test_every_readme_block_works_pasted_in_order_on_a_fresh_server(
