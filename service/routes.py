@@ -17,6 +17,7 @@ from service.users import resources as users
 
 # The modules whose declared resources are served; a new resource in one of them needs nothing else.
 MODULES: tuple[ModuleType, ...] = (auth, users, notes, health, docs)
+_API = "service.api"
 MAX_INT = 2**63 - 1  # ids are signed 64-bit on every backend and driver
 
 
@@ -41,13 +42,19 @@ class CanonicalInt(BaseConverter):
         return str(int(value))
 
 
-def register_routes(app: Flask) -> None:
-    """Add every declared resource at its declared path."""
+def register_routes(app: Flask, modules: tuple[ModuleType, ...] = MODULES) -> None:
+    """Serve every resource declared in ``modules``, each at its declared path."""
     app.url_map.converters["int"] = CanonicalInt
-    api = Api(app)
-    for module in MODULES:
-        for resource in resources_of(module):
-            api.add_resource(resource, _path_of(resource), endpoint=_endpoint(resource))
+    app.extensions[_API] = Api(app)
+    for module in modules:
+        add_resources(app, module)
+
+
+def add_resources(app: Flask, module: ModuleType) -> None:
+    """Serve the resources declared in ``module`` (after ``register_routes``)."""
+    api: Api = app.extensions[_API]
+    for resource in resources_of(module):
+        api.add_resource(resource, _path_of(resource), endpoint=_endpoint(resource))
 
 
 def _path_of(resource: type[AsyncResource]) -> str:
