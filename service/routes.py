@@ -25,8 +25,8 @@ class CanonicalInt(BaseConverter):
     """``<int:...>`` for our routes: ASCII digits only, no leading zero, within 64 bits.
 
     Werkzeug's own ``int`` matches ``\\d``, which takes any Unicode digit
-    (Arabic-Indic or fullwidth digits), and accepts ``012``: every resource must have one URL,
-    and anything else is a 404.
+    (Arabic-Indic, fullwidth), and accepts ``012``. Every resource must have
+    one URL: any other spelling of an id is a 404.
     """
 
     regex = r"(?:0|[1-9][0-9]{0,18})"

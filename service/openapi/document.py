@@ -31,7 +31,7 @@ _EXAMPLE_DETAILS = {
     403: f"Send the session's CSRF token in the {CSRF_HEADER} header.",
     404: "The requested URL was not found on the server.",
     409: "The request conflicts with the current state.",
-    413: "The body is larger than the server accepts.",
+    413: "The body must be at most 1048576 bytes.",
     415: "Send the body as JSON with 'Content-Type: application/json'.",
     422: "title: must be at least 1 characters",
     429: "Too many login attempts; try again in 60 seconds.",
