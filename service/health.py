@@ -1,16 +1,17 @@
-"""Liveness and readiness probes."""
+"""The operations endpoints: liveness and readiness probes, and the Prometheus metrics."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any, Literal
 
+from flask import Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from service import metrics, runtime
 from service.errors import DependencyDown
-from service.resources import AsyncResource
+from service.resources import AsyncResource, operation
 
 PROBE_TIMEOUT = 2.0
 
@@ -25,15 +26,18 @@ class Readiness(BaseModel):
 
 
 class Health(AsyncResource):
-    """Alive while the process serves; touches no dependency."""
-
+    @operation("/healthz", "Alive while the process serves", returns=Liveness, dependencies=False)
     async def get(self) -> Any:
-        return Liveness(status="ok").model_dump()
+        return Liveness(status="ok")
 
 
 class Ready(AsyncResource):
-    """Ready when the database and Redis both answer."""
-
+    @operation(
+        "/readyz",
+        "Ready when the database and Redis answer",
+        returns=Readiness,
+        errors={503: "Not ready: redis unavailable."},
+    )
     async def get(self) -> Any:
         rt = runtime.current()
         results = await asyncio.gather(_probe(_ping_db(rt)), _probe(rt.redis.ping()))
@@ -42,7 +46,13 @@ class Ready(AsyncResource):
             metrics.count_dependency_failure(name)
         if down:
             raise DependencyDown(f"Not ready: {' and '.join(down)} unavailable.")
-        return Readiness(status="ok", checks={"database": "ok", "redis": "ok"}).model_dump()
+        return Readiness(status="ok", checks={"database": "ok", "redis": "ok"})
+
+
+class Metrics(AsyncResource):
+    @operation("/metrics", "Prometheus metrics, summed over every worker", media_type="text/plain")
+    def get(self) -> Response:
+        return metrics.metrics_view()
 
 
 async def _ping_db(rt: runtime.Runtime) -> None:

@@ -1,21 +1,121 @@
-"""The async base resource and the API object every resource is registered on."""
+"""Declared operations: the async base resource, the ``operation`` decorator and the Api.
+
+Each resource method carries one ``Operation``: its path, what it takes, who
+may call it, what it answers and which errors it can give. Routes
+(``service.routes``) and the OpenAPI document (``service.openapi``) are both
+derived from these declarations, so neither can drift from the code.
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 from flask import Response, current_app, request
 from flask_restful import Api as RestfulApi
 from flask_restful import Resource
+from pydantic import BaseModel
 
+from service.auth.guard import authenticated
 from service.errors import problem_for
+from service.validation import parse_body, parse_query
+
+API = "/api/v1"
+METHODS = ("get", "post", "put", "patch", "delete")
+# Who may call: anyone, a bearer token only, a cookie session only, or either of the two.
+Auth = Literal["none", "bearer", "cookie", "either"]
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Operation:
+    """Everything about one operation; set on a resource method by ``operation``."""
+
+    path: str  # a Werkzeug rule: f"{API}/notes/<int:note_id>"
+    summary: str
+    tag: str
+    auth: Auth = "none"
+    body: type[BaseModel] | None = None  # parsed from the JSON body, passed to the method
+    query: type[BaseModel] | None = None  # parsed from the query string, passed after the body
+    status: int = 200
+    returns: type[BaseModel] | None = None  # what the method's result is serialised as
+    many: bool = False  # the answer is a JSON array of ``returns``
+    errors: Mapping[int, str] = field(default_factory=dict)  # status -> an example detail
+    headers: Mapping[str, str] = field(default_factory=dict)  # success headers -> description
+    media_type: str = "application/json"
+    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # OpenAPI links
+    dependencies: bool = True  # touches the database or Redis, so it can answer 503
+    documented: bool = True  # False only for the docs page's static files
+
+
+def operation(
+    path: str,
+    summary: str,
+    *,
+    tag: str | None = None,
+    auth: Auth = "none",
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    status: int = 200,
+    returns: type[BaseModel] | None = None,
+    many: bool = False,
+    errors: Mapping[int, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    media_type: str = "application/json",
+    links: Mapping[str, Mapping[str, Any]] | None = None,
+    dependencies: bool = True,
+    documented: bool = True,
+) -> Callable[[Method], Method]:
+    """Declare the operation a resource method implements.
+
+    The method receives the parsed ``body`` model, then the ``query`` model,
+    then the path's values as keywords; it returns what ``returns`` validates
+    (or that and a dict of headers), ``None`` for a 204, or a ``Response``.
+    The tag defaults to the first path segment under the API prefix.
+    """
+    declared = Operation(
+        path=path,
+        summary=summary,
+        tag=tag or _default_tag(path),
+        auth=auth,
+        body=body,
+        query=query,
+        status=status,
+        returns=returns,
+        many=many,
+        errors=dict(errors or {}),
+        headers=dict(headers or {}),
+        media_type=media_type,
+        links=dict(links or {}),
+        dependencies=dependencies,
+        documented=documented,
+    )
+
+    def declare(method: Method) -> Method:
+        if auth != "none" or body is not None or query is not None:
+            assert inspect.iscoroutinefunction(method), f"{method.__qualname__} must be async"
+        method.__operation__ = declared  # type: ignore[attr-defined]
+        return method
+
+    return declare
+
+
+def declared(resource: type[Resource], name: str) -> Operation | None:
+    """The operation declared on ``resource``'s method ``name``, if any."""
+    return getattr(getattr(resource, name, None), "__operation__", None)
+
+
+def _default_tag(path: str) -> str:
+    if not path.startswith(f"{API}/"):
+        return "operations"
+    return path.removeprefix(f"{API}/").split("/", 1)[0]
 
 
 class AsyncResource(Resource):
-    """A Flask-RESTful resource whose methods may be ``async def``.
+    """A Flask-RESTful resource whose methods are declared operations, and may be ``async def``.
 
     ``Resource.dispatch_request`` calls the method and uses what it returns,
     so an async method would hand back an un-awaited coroutine. Going through
@@ -27,37 +127,67 @@ class AsyncResource(Resource):
         name = request.method.lower()
         if name == "head" and not hasattr(self, "head"):
             name = "get"
-        call = _prepared(type(self), name)
+        op, call = _prepared(type(self), name)
         result = call(self, *args, **kwargs)
         if isinstance(result, Response):
             return result
-        return current_app.make_response(result)
+        return current_app.make_response(_answer(op, result))
 
 
 @functools.cache
-def _prepared(resource: type[AsyncResource], name: str) -> Callable[..., Any]:
-    """The resource's method ``name`` with its ``method_decorators``, callable from sync code.
+def _prepared(resource: type[AsyncResource], name: str) -> tuple[Operation, Callable[..., Any]]:
+    """The method's operation, and the method with its declared auth and inputs, callable from sync code.
 
-    Built once per resource class and method: Flask-RESTful applies the
-    decorators to the bound method on every request, and ``ensure_sync``
-    inspects and wraps it again each time (about 30 µs together). Here the
-    decorators get the plain function, called with the resource first.
+    Built once per resource class and method: wrapping and inspecting on
+    every request would cost tens of microseconds.
     """
-    function = getattr(resource, name, None)
-    assert function is not None, f"Unimplemented method {name.upper()!r}"
-    decorators = resource.method_decorators
-    if isinstance(decorators, dict):
-        decorators = decorators.get(name, [])
-    for decorator in decorators:
-        function = decorator(function)
-    if not inspect.iscoroutinefunction(function):
-        return function
+    method = getattr(resource, name, None)
+    assert method is not None, f"Unimplemented method {name.upper()!r}"
+    op = declared(resource, name)
+    assert op is not None, f"{resource.__name__}.{name} declares no operation"
+    if not inspect.iscoroutinefunction(method):
+        return op, method
+
+    async def run(self: AsyncResource, *args: Any, **kwargs: Any) -> Any:
+        # Parsed after authentication: a caller without credentials learns nothing about the body.
+        inputs = []
+        if op.body is not None:
+            inputs.append(parse_body(op.body))
+        if op.query is not None:
+            inputs.append(parse_query(op.query))
+        return await method(self, *inputs, *args, **kwargs)
+
+    function = run if op.auth == "none" else authenticated(run, op.auth)
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        # Looked up per call: the app decides how to wait (the greenlet bridge or a thread).
+        # Looked up per call: the app decides how to wait on the loop.
         return current_app.async_to_sync(function)(*args, **kwargs)
 
-    return call
+    return op, call
+
+
+def _answer(op: Operation, result: Any) -> Any:
+    """The declared status, the result serialised as the declared model, and any headers."""
+    body, headers = result if isinstance(result, tuple) else (result, {})
+    if op.status == 204:
+        response = no_content()
+        response.headers.update(headers)
+        return response
+    return _serialised(op, body), op.status, headers
+
+
+def _serialised(op: Operation, body: Any) -> Any:
+    if op.returns is None:
+        return body
+    if op.many:
+        return [_dump(op.returns, item) for item in body]
+    return _dump(op.returns, body)
+
+
+def _dump(model: type[BaseModel], value: Any) -> Any:
+    if not isinstance(value, model):
+        value = model.model_validate(value)
+    return value.model_dump(mode="json")
 
 
 def no_content() -> Response:
@@ -65,6 +195,18 @@ def no_content() -> Response:
     response = Response(status=204)
     del response.headers["Content-Type"]
     return response
+
+
+def resources_of(module: Any) -> list[type[AsyncResource]]:
+    """The resources defined in ``module`` that declare at least one operation."""
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, AsyncResource)
+        and value.__module__ == module.__name__
+        and any(declared(value, name) for name in METHODS)
+    ]
 
 
 class Api(RestfulApi):

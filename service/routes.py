@@ -1,46 +1,69 @@
-"""Every path of the API, in one table."""
+"""Every route of the app, derived from the operations its resources declare."""
 
 from __future__ import annotations
 
+import re
+from types import ModuleType
+
 from flask import Flask
+from werkzeug.routing import BaseConverter, ValidationError
 
-from service.auth.resources import (
-    CookieSession,
-    Login,
-    Logout,
-    LogoutAll,
-    Refresh,
-    Register,
-    SessionItem,
-    Sessions,
-)
-from service.health import Health, Ready
-from service.metrics import metrics_view
-from service.notes.resources import NoteItem, NoteList
+from service import health
+from service.auth import resources as auth
+from service.notes import resources as notes
 from service.openapi import docs
-from service.resources import Api
-from service.users.resources import Me, Password
+from service.resources import METHODS, Api, AsyncResource, declared, resources_of
+from service.users import resources as users
 
-API = "/api/v1"
+# The modules whose declared resources are served; a new resource in one of them needs nothing else.
+MODULES: tuple[ModuleType, ...] = (auth, users, notes, health, docs)
+_API = "service.api"
+MAX_INT = 2**63 - 1  # ids are signed 64-bit on every backend and driver
 
 
-def register_routes(app: Flask) -> None:
-    api = Api(app)
-    api.add_resource(Register, f"{API}/auth/register", endpoint="register")
-    api.add_resource(Login, f"{API}/auth/login", endpoint="login")
-    api.add_resource(Refresh, f"{API}/auth/refresh", endpoint="refresh")
-    api.add_resource(Logout, f"{API}/auth/logout", endpoint="logout")
-    api.add_resource(LogoutAll, f"{API}/auth/logout-all", endpoint="logout_all")
-    api.add_resource(Sessions, f"{API}/auth/sessions", endpoint="sessions")
-    api.add_resource(SessionItem, f"{API}/auth/sessions/<string:session_id>", endpoint="session_item")
-    api.add_resource(CookieSession, f"{API}/session", endpoint="cookie_session")
-    api.add_resource(Me, f"{API}/users/me", endpoint="me")
-    api.add_resource(Password, f"{API}/users/me/password", endpoint="password")
-    api.add_resource(NoteList, f"{API}/notes", endpoint="notes")
-    api.add_resource(NoteItem, f"{API}/notes/<int:note_id>", endpoint="note")
-    api.add_resource(Health, "/healthz", endpoint="healthz")
-    api.add_resource(Ready, "/readyz", endpoint="readyz")
-    app.add_url_rule("/metrics", "metrics", metrics_view)
-    app.add_url_rule("/openapi.json", "openapi", docs.openapi_json)
-    app.add_url_rule("/docs", "docs", docs.docs_page)
-    app.add_url_rule("/docs/assets/<path:filename>", "docs_assets", docs.docs_asset)
+class CanonicalInt(BaseConverter):
+    """``<int:...>`` for our routes: ASCII digits only, no leading zero, within 64 bits.
+
+    Werkzeug's own ``int`` matches ``\\d``, which takes any Unicode digit
+    (Arabic-Indic, fullwidth), and accepts ``012``. Every resource must have
+    one URL: any other spelling of an id is a 404.
+    """
+
+    regex = r"(?:0|[1-9][0-9]{0,18})"
+    openapi = {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_INT}
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > MAX_INT:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
+
+
+def register_routes(app: Flask, modules: tuple[ModuleType, ...] = MODULES) -> None:
+    """Serve every resource declared in ``modules``, each at its declared path."""
+    app.url_map.converters["int"] = CanonicalInt
+    app.extensions[_API] = Api(app)
+    for module in modules:
+        add_resources(app, module)
+
+
+def add_resources(app: Flask, module: ModuleType) -> None:
+    """Serve the resources declared in ``module`` (after ``register_routes``)."""
+    api: Api = app.extensions[_API]
+    for resource in resources_of(module):
+        api.add_resource(resource, _path_of(resource), endpoint=_endpoint(resource))
+
+
+def _path_of(resource: type[AsyncResource]) -> str:
+    paths = {op.path for name in METHODS if (op := declared(resource, name)) is not None}
+    # Flask-RESTful serves every method of a class at each of its URLs: one path per class.
+    assert len(paths) == 1, f"{resource.__name__} declares {len(paths)} paths: {sorted(paths)}"
+    return paths.pop()
+
+
+def _endpoint(resource: type[AsyncResource]) -> str:
+    # NoteItem -> note_item, for url_for.
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", resource.__name__).lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.errors import title
 from tests.support.browser import run_chromium
 from tests.support.live import LiveServer
 from tests.support.processes import ROOT
@@ -34,6 +36,21 @@ def test_docs_page_renders_every_operation_without_network(
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert rendered == documented
+
+
+def test_each_error_response_shows_its_own_status_and_title(
+    client: httpx.Client, server: LiveServer, tmp_path: Path
+) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/notes"]["post"]
+    errors = sorted(int(status) for status in operation["responses"] if int(status) >= 400)
+    # Swagger UI's deep link opens the operation, rendering every response's example.
+    result = run_chromium(tmp_path / "profile", f"{server.url}/docs#/notes/post_notes", "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", result.stdout)))
+    shown = re.findall(r'"title" : "([^"]+)" , "status" : (\d+)', text)
+    assert sorted(int(status) for _, status in shown) == errors
+    for name, status in shown:
+        assert name == title(int(status)), (name, status)
 
 
 def test_docs_page_screenshot(server: LiveServer, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Declared authentication for resources: ``method_decorators = [authenticated]``.
+"""Declared authentication for resources: ``@operation(..., auth="either")`` wraps them in ``authenticated``.
 
 A request authenticates with a bearer access token or, failing that, with a
 cookie session. Either way the login session must still be live in Redis:
@@ -26,20 +26,22 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def authenticated(method: Handler) -> Handler:
+def authenticated(method: Handler, mode: str = "either") -> Handler:
     """Run ``method`` only for a caller with a live login; sets ``g.principal``."""
 
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.principal = await authenticate()
+        g.principal = await authenticate(mode)
         return await method(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
 
-async def authenticate() -> Principal:
-    """The caller of this request, from its bearer token or its cookie session; 401 otherwise."""
-    if "Authorization" in request.headers or "sid" not in session:
+async def authenticate(mode: str = "either") -> Principal:
+    """The caller of this request, from its bearer token or its cookie session (``mode``); 401 otherwise."""
+    if mode == "cookie":
+        return await _from_cookie()
+    if mode == "bearer" or "Authorization" in request.headers or "sid" not in session:
         return await _from_bearer()
     return await _from_cookie()
 

@@ -1,4 +1,4 @@
-"""HTTP resources for authentication: bearer tokens and the caller's login sessions."""
+"""HTTP resources for authentication: bearer tokens, cookie logins and the caller's login sessions."""
 
 from __future__ import annotations
 
@@ -6,76 +6,111 @@ from typing import Any
 
 from service import runtime
 from service.auth import accounts, cookies
-from service.auth.guard import authenticated, client_info, principal
-from service.auth.schemas import Credentials, RefreshRequest, UserCreate
-from service.resources import AsyncResource, no_content
+from service.auth.guard import client_info, principal
+from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair, UserCreate
+from service.resources import API, AsyncResource, operation
 from service.users.schemas import UserPublic
-from service.validation import parse_body
 
 NO_STORE = {"Cache-Control": "no-store"}
+LOGIN_ERRORS = {
+    401: "Invalid username or password.",
+    429: "Too many login attempts; try again in 60 seconds.",
+}
 
 
 class Register(AsyncResource):
-    async def post(self) -> Any:
-        user = await accounts.register(runtime.current(), parse_body(UserCreate))
-        body = UserPublic.model_validate(user).model_dump(mode="json")
-        return body, 201
+    @operation(
+        f"{API}/auth/register",
+        "Create an account",
+        body=UserCreate,
+        status=201,
+        returns=UserPublic,
+        errors={409: "The username 'alice' is taken."},
+    )
+    async def post(self, form: UserCreate) -> Any:
+        return await accounts.register(runtime.current(), form)
 
 
 class Login(AsyncResource):
-    async def post(self) -> Any:
-        tokens = await accounts.log_in(runtime.current(), parse_body(Credentials), client_info())
-        return tokens.model_dump(), 200, NO_STORE
+    @operation(
+        f"{API}/auth/login",
+        "Log in for a bearer token pair",
+        body=Credentials,
+        returns=TokenPair,
+        errors=LOGIN_ERRORS,
+    )
+    async def post(self, form: Credentials) -> Any:
+        return await accounts.log_in(runtime.current(), form, client_info()), NO_STORE
 
 
 class Refresh(AsyncResource):
-    async def post(self) -> Any:
-        form = parse_body(RefreshRequest)
-        tokens = await accounts.refresh(runtime.current(), form.refresh_token)
-        return tokens.model_dump(), 200, NO_STORE
+    @operation(
+        f"{API}/auth/refresh",
+        "Spend a refresh token for a new pair",
+        body=RefreshRequest,
+        returns=TokenPair,
+        errors={401: "The refresh token was already used; the session has been revoked."},
+    )
+    async def post(self, form: RefreshRequest) -> Any:
+        return await accounts.refresh(runtime.current(), form.refresh_token), NO_STORE
 
 
 class Logout(AsyncResource):
-    method_decorators = [authenticated]
-
-    async def post(self) -> Any:
+    @operation(f"{API}/auth/logout", "End this session", auth="either", status=204)
+    async def post(self) -> None:
         await accounts.log_out(runtime.current(), principal())
-        return no_content()
 
 
 class LogoutAll(AsyncResource):
-    method_decorators = [authenticated]
-
-    async def post(self) -> Any:
+    @operation(f"{API}/auth/logout-all", "End every session of the caller", auth="either", status=204)
+    async def post(self) -> None:
         await accounts.log_out_everywhere(runtime.current(), principal())
-        return no_content()
 
 
 class Sessions(AsyncResource):
-    method_decorators = [authenticated]
-
+    @operation(
+        f"{API}/auth/sessions",
+        "List the caller's sessions",
+        auth="either",
+        returns=SessionPublic,
+        many=True,
+        links={
+            "EndFirstSession": {
+                "operationId": "delete_auth_sessions_session_id",
+                "parameters": {"session_id": "$response.body#/0/id"},
+            }
+        },
+    )
     async def get(self) -> Any:
-        sessions = await accounts.sessions_of(runtime.current(), principal())
-        return [s.model_dump(mode="json") for s in sessions]
+        return await accounts.sessions_of(runtime.current(), principal())
 
 
 class SessionItem(AsyncResource):
-    method_decorators = [authenticated]
-
-    async def delete(self, session_id: str) -> Any:
+    @operation(
+        f"{API}/auth/sessions/<string:session_id>",
+        "End one of the caller's sessions",
+        auth="either",
+        status=204,
+        errors={404: "No such session."},
+    )
+    async def delete(self, session_id: str) -> None:
         await accounts.end_session_of(runtime.current(), principal(), session_id)
-        return no_content()
 
 
 class CookieSession(AsyncResource):
     """A browser's login: the session cookie plus a CSRF token for unsafe methods."""
 
-    method_decorators = {"delete": [authenticated]}
+    @operation(
+        f"{API}/session",
+        "Log in with a cookie session (browsers)",
+        body=Credentials,
+        returns=CsrfToken,
+        errors=LOGIN_ERRORS,
+        headers={"Set-Cookie": "The session cookie (HttpOnly, SameSite=Lax, Secure in production)."},
+    )
+    async def post(self, form: Credentials) -> Any:
+        return await cookies.log_in(runtime.current(), form, client_info()), NO_STORE
 
-    async def post(self) -> Any:
-        csrf = await cookies.log_in(runtime.current(), parse_body(Credentials), client_info())
-        return csrf.model_dump(), 200, NO_STORE
-
-    async def delete(self) -> Any:
+    @operation(f"{API}/session", "Log out of the cookie session", auth="either", status=204)
+    async def delete(self) -> None:
         await cookies.log_out(runtime.current(), principal())
-        return no_content()

@@ -7,13 +7,13 @@ from typing import Any
 from flask import url_for
 
 from service import runtime
-from service.auth.guard import authenticated, principal
+from service.auth.guard import principal
 from service.errors import NotFound
 from service.notes import repository
-from service.notes.cursors import MAX_ID
 from service.notes.schemas import NoteCreate, NoteListQuery, NotePage, NotePublic, NoteUpdate
-from service.resources import AsyncResource, no_content
-from service.validation import parse_body, parse_query
+from service.resources import API, AsyncResource, operation
+
+MISSING = {404: "There is no note 12."}
 
 
 def _missing(note_id: int) -> NotFound:
@@ -27,54 +27,81 @@ def _owner() -> dict[str, Any]:
     return {"user_id": caller.user_id, "account_key": caller.account_key}
 
 
-def _public(note: dict[str, Any]) -> dict[str, Any]:
-    return NotePublic.model_validate(note).model_dump(mode="json")
+def _note_links() -> dict[str, dict[str, Any]]:
+    # What a client (and schemathesis's stateful phase) can do with a new note.
+    note = {"note_id": "$response.body#/id"}
+    return {
+        name: {"operationId": operation_id, "parameters": note}
+        for name, operation_id in (
+            ("GetNote", "get_notes_note_id"),
+            ("UpdateNote", "patch_notes_note_id"),
+            ("DeleteNote", "delete_notes_note_id"),
+        )
+    }
 
 
 class NoteList(AsyncResource):
-    method_decorators = [authenticated]
-
-    async def get(self) -> Any:
-        query = parse_query(NoteListQuery)
-        page = await repository.list_page(
+    @operation(
+        f"{API}/notes",
+        "The caller's notes, newest first, a page at a time",
+        auth="either",
+        query=NoteListQuery,
+        returns=NotePage,
+    )
+    async def get(self, query: NoteListQuery) -> Any:
+        return await repository.list_page(
             runtime.current().db, **_owner(), limit=query.limit, cursor=query.cursor
         )
-        return NotePage.model_validate(page).model_dump(mode="json")
 
-    async def post(self) -> Any:
-        form = parse_body(NoteCreate)
+    @operation(
+        f"{API}/notes",
+        "Create a note",
+        auth="either",
+        body=NoteCreate,
+        status=201,
+        returns=NotePublic,
+        headers={"Location": "The new note's URL."},
+        links=_note_links(),
+    )
+    async def post(self, form: NoteCreate) -> Any:
         note = await repository.create_note(
             runtime.current().db, **_owner(), title=form.title, body=form.body
         )
-        return _public(note), 201, {"Location": url_for("note", note_id=note["id"])}
+        return note, {"Location": url_for("note_item", note_id=note["id"])}
 
 
 class NoteItem(AsyncResource):
-    method_decorators = [authenticated]
-
+    # The path's id is canonical ASCII digits within 64 bits (service.routes), so it can reach the driver.
+    @operation(
+        f"{API}/notes/<int:note_id>",
+        "One of the caller's notes",
+        auth="either",
+        returns=NotePublic,
+        errors=MISSING,
+    )
     async def get(self, note_id: int) -> Any:
-        note = None
-        if note_id <= MAX_ID:  # beyond a 64-bit id nothing exists, and drivers would overflow
-            note = await repository.get_note(runtime.current().db, **_owner(), note_id=note_id)
+        note = await repository.get_note(runtime.current().db, **_owner(), note_id=note_id)
         if note is None:
             raise _missing(note_id)
-        return _public(note)
+        return note
 
-    async def patch(self, note_id: int) -> Any:
-        form = parse_body(NoteUpdate)
-        note = None
-        if note_id <= MAX_ID:
-            note = await repository.update_note(
-                runtime.current().db, **_owner(), note_id=note_id, changes=form.changes()
-            )
-        if note is None:
-            raise _missing(note_id)
-        return _public(note)
-
-    async def delete(self, note_id: int) -> Any:
-        deleted = note_id <= MAX_ID and await repository.delete_note(
-            runtime.current().db, **_owner(), note_id=note_id
+    @operation(
+        f"{API}/notes/<int:note_id>",
+        "Change a note's title or body",
+        auth="either",
+        body=NoteUpdate,
+        returns=NotePublic,
+        errors=MISSING,
+    )
+    async def patch(self, form: NoteUpdate, note_id: int) -> Any:
+        note = await repository.update_note(
+            runtime.current().db, **_owner(), note_id=note_id, changes=form.changes()
         )
-        if not deleted:
+        if note is None:
             raise _missing(note_id)
-        return no_content()
+        return note
+
+    @operation(f"{API}/notes/<int:note_id>", "Delete a note", auth="either", status=204, errors=MISSING)
+    async def delete(self, note_id: int) -> None:
+        if not await repository.delete_note(runtime.current().db, **_owner(), note_id=note_id):
+            raise _missing(note_id)

@@ -1,1 +1,1 @@
-"""The OpenAPI document, built from the operation table and the pydantic schemas, and the /docs page."""
+"""The OpenAPI document, derived from the declared operations and the pydantic schemas, and the /docs page."""

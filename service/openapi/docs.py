@@ -6,15 +6,16 @@ no network at run time (no CDN).
 
 from __future__ import annotations
 
-import functools
 import json
 
 import swagger_ui_bundle
 from flask import Response, current_app, send_from_directory
 
 from service.openapi.document import build_document
+from service.resources import AsyncResource, operation
 
 ASSETS = swagger_ui_bundle.swagger_ui_path
+_CACHE = "service.openapi.document"
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -41,23 +42,26 @@ _PAGE = """<!doctype html>
 """
 
 
-@functools.cache
-def _document_json(cookie_name: str) -> str:
-    # Built once per process: the table and the models do not change while it runs.
-    return json.dumps(build_document(cookie_name=cookie_name), separators=(",", ":"))
+class OpenApiDocument(AsyncResource):
+    @operation("/openapi.json", "This document", dependencies=False)
+    def get(self) -> Response:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        body = app.extensions.get(_CACHE)
+        if body is None:
+            # Built once per app: the declarations and the models do not change while it runs.
+            document = build_document(app, cookie_name=app.config["SESSION_COOKIE_NAME"])
+            body = app.extensions[_CACHE] = json.dumps(document, separators=(",", ":"))
+        return Response(body, mimetype="application/json")
 
 
-def openapi_json() -> Response:
-    """The OpenAPI 3.1 document."""
-    body = _document_json(current_app.config["SESSION_COOKIE_NAME"])
-    return Response(body, mimetype="application/json")
+class DocsPage(AsyncResource):
+    @operation("/docs", "A page to read and try the API", media_type="text/html", dependencies=False)
+    def get(self) -> Response:
+        return Response(_PAGE, mimetype="text/html")
 
 
-def docs_page() -> Response:
-    """The Swagger UI page that renders ``/openapi.json``."""
-    return Response(_PAGE, mimetype="text/html")
-
-
-def docs_asset(filename: str) -> Response:
-    """A Swagger UI asset from the installed package (safe_join refuses paths outside it)."""
-    return send_from_directory(ASSETS, filename, max_age=86400)
+class DocsAsset(AsyncResource):
+    @operation("/docs/assets/<path:filename>", "A Swagger UI asset", documented=False)
+    def get(self, filename: str) -> Response:
+        # From the installed package; safe_join refuses paths outside it.
+        return send_from_directory(ASSETS, filename, max_age=86400)

@@ -6,18 +6,16 @@ from typing import Any
 
 from service import runtime
 from service.auth import accounts
-from service.auth.guard import authenticated, client_info, principal
+from service.auth.guard import client_info, principal
 from service.auth.schemas import PasswordChange
 from service.errors import Unauthorized
-from service.resources import AsyncResource, no_content
+from service.resources import API, AsyncResource, operation
 from service.users import repository
 from service.users.schemas import UserPublic
-from service.validation import parse_body
 
 
 class Me(AsyncResource):
-    method_decorators = [authenticated]
-
+    @operation(f"{API}/users/me", "The caller's account", auth="either", returns=UserPublic)
     async def get(self) -> Any:
         caller = principal()
         user = await repository.get_user(runtime.current().db, caller.user_id, caller.account_key)
@@ -27,9 +25,16 @@ class Me(AsyncResource):
 
 
 class Password(AsyncResource):
-    method_decorators = [authenticated]
-
-    async def put(self) -> Any:
-        form = parse_body(PasswordChange)
+    @operation(
+        f"{API}/users/me/password",
+        "Change the caller's password",
+        auth="either",
+        body=PasswordChange,
+        status=204,
+        errors={
+            403: "The current password is wrong.",
+            429: "Too many login attempts; try again in 60 seconds.",
+        },
+    )
+    async def put(self, form: PasswordChange) -> None:
         await accounts.change_password(runtime.current(), principal(), form, client_info())
-        return no_content()
