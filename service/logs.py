@@ -24,14 +24,15 @@ from typing import Any
 
 from flask import g, has_request_context
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError, load_settings
 
 # Set on a record through ``extra={"fields": {...}}``; merged into the line.
 FIELDS = "fields"
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # Defence in depth: a token that slipped into a message or an exception is
 # cut from the line (JWTs, and a bearer credential of any shape).
-_TOKENS = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*|\bpat_[\w-]{16,}|(?i:\bbearer\s+)[\w.~+/=-]{16,}")
+_TOKENS = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*|\bpat_[\w-]{16,}")
+_BEARER = re.compile(r"(?i)(\bbearer\s+)[\w.~+/=-]{16,}")
 _REDACTED = "[redacted]"
 log = logging.getLogger("service.logs")
 
@@ -72,24 +73,34 @@ class JsonFormatter(logging.Formatter):
 
 
 def _redact(text: str) -> str:
-    return _TOKENS.sub(_REDACTED, text) if ("eyJ" in text or "pat_" in text or "earer" in text) else text
+    if "eyJ" in text or "pat_" in text:
+        text = _TOKENS.sub(_REDACTED, text)
+    if "earer" in text:
+        text = _BEARER.sub(rf"\g<1>{_REDACTED}", text)
+    return text
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """JSON lines to whatever ``sys.stderr`` is when a record is written (as logging's last resort)."""
+    """Marks the handler this module installed, so configuring twice adds nothing."""
 
     def __init__(self) -> None:
-        logging.Handler.__init__(self)  # no stream of its own to hold on to
+        super().__init__(sys.stderr)
         self.setFormatter(JsonFormatter())
-
-    @property
-    def stream(self) -> Any:  # type: ignore[override]
-        return sys.stderr
 
 
 def configure_logging(settings: Settings) -> None:
     """Every log line as JSON on stderr: the service's at ``LOG_LEVEL``, others' from WARNING up."""
     setup_json_logging(settings.log_level)
+
+
+def load_settings_or_log() -> Settings:
+    """Settings for the server: a bad setting is one CRITICAL JSON line and exit status 2."""
+    try:
+        return load_settings()
+    except SettingsError as error:
+        setup_json_logging()
+        log.critical("configuration error: %s", error)
+        raise SystemExit(2) from None
 
 
 def setup_json_logging(level: str = "INFO") -> None:

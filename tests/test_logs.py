@@ -8,6 +8,7 @@ threads and a worker that cannot start all reach stderr as JSON lines.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from service.logs import JsonFormatter
 from tests.support.processes import ROOT, free_port, wait_until
 from tests.support.served import ServedProcess
 
@@ -137,3 +139,34 @@ def test_a_worker_that_cannot_start_logs_its_failure_as_json(
     failure = [line for line in lines if line["message"] == "worker process failed"]
     assert len(failure) == 1 and failure[0]["level"] == "CRITICAL"
     assert "no_such_app" in failure[0]["exception"]
+
+
+def test_a_bad_setting_stops_the_server_with_one_json_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "serve.py"],
+        cwd=ROOT,
+        env=os.environ | {"APP_ENV": "development", "LOGIN_WINDOW": "soon"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    (line,) = json_lines(done.stderr)
+    assert line["level"] == "CRITICAL" and line["message"].startswith("configuration error: LOGIN_WINDOW")
+
+
+def test_token_shaped_strings_are_cut_from_messages_and_tracebacks() -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVl"
+    personal = "pat_" + "A1b2" * 11
+    try:
+        raise ValueError(f"could not use {jwt}")
+    except ValueError:
+        record = logging.LogRecord("somelibrary", logging.ERROR, __file__, 1, "got %s", (), sys.exc_info())
+    record.args = (f"Authorization: Bearer {personal} and {jwt}",)
+    line = JsonFormatter().format(record)
+    assert jwt not in line and personal not in line
+    assert json.loads(line)["message"] == "got Authorization: Bearer [redacted] and [redacted]"
+    # Words that only look like the start of one stay.
+    assert json.loads(JsonFormatter().format(logging.makeLogRecord({"msg": "bearer login ok"})))[
+        "message"
+    ] == ("bearer login ok")
