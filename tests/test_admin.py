@@ -7,7 +7,10 @@ same environment, and checks their effect through real HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
+import select
 import subprocess
 import sys
 from collections.abc import Callable
@@ -134,3 +137,43 @@ def test_an_unknown_user_or_an_unreachable_redis_is_one_line_and_a_status(served
     assert len(down.stderr.splitlines()) == 1
     misconfigured = admin(served, "sessions", "x", LOGIN_WINDOW="soon")
     assert misconfigured.returncode == 2 and misconfigured.stderr.startswith("error: configuration error:")
+
+
+def test_create_user_prompts_on_a_terminal_without_echoing(served: ServedProcess) -> None:
+    password = "typed at the prompt"
+    terminal, child_end = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "create-user", "ops_dave"],
+        cwd=ROOT,
+        env=os.environ | served.environ,
+        stdin=child_end,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # where getpass writes its prompt without /dev/tty
+    )
+    os.close(child_end)
+    assert process.stderr is not None
+    prompts = b""
+    try:
+        for prompt in (b"Password: ", b"Repeat for confirmation: "):
+            while not prompts.endswith(prompt):  # typed earlier, the input would be flushed
+                assert select.select([process.stderr], [], [], 30)[0], prompts
+                prompts += os.read(process.stderr.fileno(), 1024)
+            os.write(terminal, f"{password}\n".encode())
+        stdout, _ = process.communicate(timeout=60)
+        echoed = b""
+        with contextlib.suppress(OSError):  # EIO once the child's end is closed and drained
+            while select.select([terminal], [], [], 0)[0]:
+                echoed += os.read(terminal, 1024)
+    finally:
+        os.close(terminal)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()
+    assert process.returncode == 0
+    assert b"created user 'ops_dave'" in stdout
+    assert password.encode() not in echoed + prompts + stdout
+    with httpx.Client(base_url=served.url, timeout=15) as client:
+        login = client.post("/api/v1/auth/login", json={"username": "ops_dave", "password": password})
+        assert login.status_code == 200
