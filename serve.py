@@ -24,7 +24,7 @@ from multiprocessing.synchronize import Event
 from hypercorn.asyncio.run import asyncio_worker, uvloop_worker
 from hypercorn.config import Config
 
-from service.logs import configure_logging, load_settings_or_log, run_logged
+from service.logs import configure_process_logging, load_settings_or_log, run_logged
 
 DEFAULT_APP = "asgi:app"
 
@@ -52,7 +52,7 @@ class _Stop:
 def main(argv: list[str]) -> int:
     """Run the workers until SIGTERM or SIGINT, or until one of them exits."""
     settings = load_settings_or_log()
-    configure_logging(settings)  # the master's own lines and crash as JSON too
+    configure_process_logging(settings.log_level)  # the master's own lines and crash as JSON too
     config = Config.from_object("config.hypercorn")
     config.application_path = argv[0] if argv else DEFAULT_APP
     worker = uvloop_worker if config.worker_class == "uvloop" else asyncio_worker

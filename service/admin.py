@@ -29,7 +29,7 @@ from service.auth import accounts, limits
 from service.auth.schemas import UserCreate, could_be_username
 from service.auth.sessions import SessionRecord, end_sessions, list_sessions
 from service.errors import NotFound, ServiceError
-from service.logs import configure_logging
+from service.logs import configure_process_logging
 from service.runtime import Runtime
 from service.users import repository
 from service.users.keys import owner_of
@@ -170,7 +170,7 @@ def _settings() -> Settings:
         settings = load_settings()
     except SettingsError as error:
         _fail(f"configuration error: {error}", USAGE)
-    configure_logging(settings)  # library warnings on stderr as JSON, as from the server
+    configure_process_logging(settings.log_level)  # library warnings on stderr as JSON, as from the server
     return settings
 
 

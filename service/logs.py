@@ -1,9 +1,9 @@
 """Structured logs: every line on stderr one JSON object, tagged with its request's id.
 
-One handler on the root logger formats every library's records, Python
-warnings, uncaught exceptions (main thread, other threads, worker process
-targets, "exception ignored" ones) and asyncio's loop exception handler
-(it logs to the ``asyncio`` logger). A record is formatted synchronously in
+One handler on the root logger formats every library's records, asyncio's
+loop exception handler (it logs to the ``asyncio`` logger) and, in the
+server's processes, Python warnings and uncaught exceptions (main thread,
+other threads, worker process targets, "exception ignored" ones). A record is formatted synchronously in
 the call that logged it, so the request id is read from a context variable
 set where the exchange starts: the greenlet running Flask shares the
 request task's context, and so do the coroutines awaited from it.
@@ -89,8 +89,22 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure_logging(settings: Settings) -> None:
-    """Every log line as JSON on stderr: the service's at ``LOG_LEVEL``, others' from WARNING up."""
-    setup_json_logging(settings.log_level)
+    """Every log record as a JSON line on stderr: the service's at ``LOG_LEVEL``, others' from WARNING up."""
+    _install_handler(settings.log_level)
+
+
+def configure_process_logging(level: str = "INFO") -> None:
+    """``configure_logging``, and this process's stray output through the log too.
+
+    Warnings, uncaught exceptions (main thread, other threads) and "exception
+    ignored" ones. For the server's and the commands' processes only: a
+    test runner keeps hooks of its own there.
+    """
+    _install_handler(level)
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+    sys.unraisablehook = _log_unraisable
 
 
 def load_settings_or_log() -> Settings:
@@ -98,13 +112,12 @@ def load_settings_or_log() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        setup_json_logging()
+        configure_process_logging()
         log.critical("configuration error: %s", error)
         raise SystemExit(2) from None
 
 
-def setup_json_logging(level: str = "INFO") -> None:
-    """Install the JSON handler on the root logger and route stray output through it; idempotent."""
+def _install_handler(level: str) -> None:
     level_number = logging.getLevelName(level.upper())
     if not isinstance(level_number, int):
         level_number = logging.INFO
@@ -115,10 +128,6 @@ def setup_json_logging(level: str = "INFO") -> None:
     # lines (a driver's statements and parameters) could carry hashes.
     root.setLevel(max(level_number, logging.WARNING))
     logging.getLogger("service").setLevel(level_number)
-    logging.captureWarnings(True)
-    sys.excepthook = _log_uncaught
-    threading.excepthook = _log_uncaught_in_thread
-    sys.unraisablehook = _log_unraisable
 
 
 def _log_uncaught(kind: type[BaseException], error: BaseException, traceback: TracebackType | None) -> None:
@@ -150,7 +159,7 @@ def run_logged(target: Callable[..., Any], level: str, /, **kwargs: Any) -> None
     ``multiprocessing`` prints a failed target's traceback as plain text
     itself, past ``sys.excepthook``; here it is logged and the exit status is 1.
     """
-    setup_json_logging(level)
+    configure_process_logging(level)
     try:
         target(**kwargs)
     except Exception:
