@@ -24,6 +24,8 @@ from multiprocessing.synchronize import Event
 from hypercorn.asyncio.run import asyncio_worker, uvloop_worker
 from hypercorn.config import Config
 
+from service.logs import configure_process_logging, load_settings_or_log, run_logged
+
 DEFAULT_APP = "asgi:app"
 
 
@@ -49,6 +51,8 @@ class _Stop:
 
 def main(argv: list[str]) -> int:
     """Run the workers until SIGTERM or SIGINT, or until one of them exits."""
+    settings = load_settings_or_log()
+    configure_process_logging(settings.log_level)  # the master's own lines and crash as JSON too
     config = Config.from_object("config.hypercorn")
     config.application_path = argv[0] if argv else DEFAULT_APP
     worker = uvloop_worker if config.worker_class == "uvloop" else asyncio_worker
@@ -59,7 +63,11 @@ def main(argv: list[str]) -> int:
     # finishes its requests within GRACEFUL_TIMEOUT (asgi.py ignores SIGTERM).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     workers = [
-        context.Process(target=worker, kwargs={"config": config, "sockets": None, "shutdown_event": stop})
+        context.Process(
+            target=run_logged,
+            args=(worker, settings.log_level),
+            kwargs={"config": config, "sockets": None, "shutdown_event": stop},
+        )
         for _ in range(config.workers)
     ]
     for process in workers:

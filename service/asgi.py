@@ -32,7 +32,7 @@ from service import metrics
 from service.bridge import bridged_async_to_sync, run_bridged, wait_for
 from service.errors import title
 from service.heap import freeze_startup_objects
-from service.logs import FIELDS
+from service.logs import FIELDS, bind_request_id
 from service.request_ids import HEADER, choose_request_id
 from service.runtime import Runtime
 
@@ -109,6 +109,7 @@ class _Exchange(WsgiToAsgiInstance):
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Serve the exchange, then log it (one JSON line) and count it."""
         self.request_id = choose_request_id(_header(scope, b"x-request-id"))
+        bind_request_id(self.request_id)  # this task's context: every line logged serving it
         started = time.perf_counter()
         status = CLIENT_WENT_AWAY
 
