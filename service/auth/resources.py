@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from service import runtime
-from service.auth import accounts, cookies
+from service.auth import cookie_login, logins
 from service.auth.guard import authenticated, client_info, principal
-from service.auth.schemas import Credentials, RefreshRequest, UserCreate
+from service.auth.schemas import Credentials, RefreshRequest
 from service.resources import AsyncResource, no_content
-from service.users.schemas import UserPublic
+from service.users import accounts
+from service.users.schemas import UserCreate, UserPublic
 from service.validation import parse_body
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -24,14 +25,14 @@ class Register(AsyncResource):
 
 class Login(AsyncResource):
     async def post(self) -> Any:
-        tokens = await accounts.log_in(runtime.current(), parse_body(Credentials), client_info())
+        tokens = await logins.log_in(runtime.current(), parse_body(Credentials), client_info())
         return tokens.model_dump(), 200, NO_STORE
 
 
 class Refresh(AsyncResource):
     async def post(self) -> Any:
         form = parse_body(RefreshRequest)
-        tokens = await accounts.refresh(runtime.current(), form.refresh_token)
+        tokens = await logins.refresh(runtime.current(), form.refresh_token)
         return tokens.model_dump(), 200, NO_STORE
 
 
@@ -39,7 +40,7 @@ class Logout(AsyncResource):
     method_decorators = [authenticated]
 
     async def post(self) -> Any:
-        await accounts.log_out(runtime.current(), principal())
+        await logins.log_out(runtime.current(), principal())
         return no_content()
 
 
@@ -47,7 +48,7 @@ class LogoutAll(AsyncResource):
     method_decorators = [authenticated]
 
     async def post(self) -> Any:
-        await accounts.log_out_everywhere(runtime.current(), principal())
+        await logins.log_out_everywhere(runtime.current(), principal())
         return no_content()
 
 
@@ -55,7 +56,7 @@ class Sessions(AsyncResource):
     method_decorators = [authenticated]
 
     async def get(self) -> Any:
-        sessions = await accounts.sessions_of(runtime.current(), principal())
+        sessions = await logins.sessions_of(runtime.current(), principal())
         return [s.model_dump(mode="json") for s in sessions]
 
 
@@ -63,7 +64,7 @@ class SessionItem(AsyncResource):
     method_decorators = [authenticated]
 
     async def delete(self, session_id: str) -> Any:
-        await accounts.end_session_of(runtime.current(), principal(), session_id)
+        await logins.end_session_of(runtime.current(), principal(), session_id)
         return no_content()
 
 
@@ -73,9 +74,9 @@ class CookieSession(AsyncResource):
     method_decorators = {"delete": [authenticated]}
 
     async def post(self) -> Any:
-        csrf = await cookies.log_in(runtime.current(), parse_body(Credentials), client_info())
+        csrf = await cookie_login.log_in_cookie(runtime.current(), parse_body(Credentials), client_info())
         return csrf.model_dump(), 200, NO_STORE
 
     async def delete(self) -> Any:
-        await cookies.log_out(runtime.current(), principal())
+        await cookie_login.log_out_cookie(runtime.current(), principal())
         return no_content()

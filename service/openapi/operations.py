@@ -12,18 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from service.auth.schemas import (
-    Credentials,
-    CsrfToken,
-    PasswordChange,
-    RefreshRequest,
-    SessionPublic,
-    TokenPair,
-    UserCreate,
-)
+from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair
 from service.health import Liveness, Readiness
 from service.notes.schemas import NoteCreate, NoteListQuery, NotePage, NotePublic, NoteUpdate
-from service.users.schemas import UserPublic
+from service.users.schemas import PasswordChange, UserCreate, UserPublic
 
 API = "/api/v1"
 # Who may call: anyone, a bearer token only, a cookie session only, or either of the two.

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from service import runtime
-from service.auth import accounts
+from service.auth import credentials
 from service.auth.guard import authenticated, client_info, principal
-from service.auth.schemas import PasswordChange
-from service.errors import Unauthorized
 from service.resources import AsyncResource, no_content
-from service.users import repository
-from service.users.schemas import UserPublic
+from service.users import accounts
+from service.users.schemas import PasswordChange
 from service.validation import parse_body
 
 
@@ -19,11 +17,8 @@ class Me(AsyncResource):
     method_decorators = [authenticated]
 
     async def get(self) -> Any:
-        caller = principal()
-        user = await repository.get_user(runtime.current().db, caller.user_id, caller.account_key)
-        if user is None:  # deleted since the token was issued, or an earlier account with this id
-            raise Unauthorized("The account no longer exists.")
-        return UserPublic.model_validate(user).model_dump(mode="json")
+        user = await accounts.profile(runtime.current(), principal().account)
+        return user.model_dump(mode="json")
 
 
 class Password(AsyncResource):
@@ -31,5 +26,5 @@ class Password(AsyncResource):
 
     async def put(self) -> Any:
         form = parse_body(PasswordChange)
-        await accounts.change_password(runtime.current(), principal(), form, client_info())
+        await credentials.change_password(runtime.current(), principal(), form, client_info())
         return no_content()
