@@ -205,3 +205,14 @@ def test_a_cookie_login_with_odd_csrf_headers_is_never_a_500(client: httpx.Clien
         assert response.status_code == 403
     headers = {"Cookie": cookie, "X-CSRF-Token": login.json()["csrf_token"].encode()}
     assert client.post("/api/v1/notes", json={"title": "x"}, headers=headers).status_code == 201
+
+
+@pytest.mark.parametrize("agent", [b"\xed\xa0\x80\xff", b"\xc3\xa9 caf\xe9", b"\x80" * 300])
+def test_a_login_with_an_odd_user_agent_is_listed_as_sent(client: httpx.Client, agent: bytes) -> None:
+    # Header bytes arrive as Latin-1 text: always encodable, so stored and shown as they came.
+    account = logged_in_user(client)
+    body = {"username": account.username, "password": account.password}
+    assert client.post("/api/v1/auth/login", json=body, headers={"User-Agent": agent}).status_code == 200
+    listed = client.get("/api/v1/auth/sessions", headers=account.auth)
+    assert listed.status_code == 200
+    assert agent.decode("latin-1")[:256] in {s["user_agent"] for s in listed.json()}
