@@ -26,7 +26,7 @@ from config.settings import load_settings_or_exit
 from service.auth.session_scripts import TOUCH
 from service.auth.sessions import session_key, touch_args
 from service.auth.tokens import ALGORITHM, REQUIRED_CLAIMS
-from service.users.keys import owner_of
+from service.users.keys import Account
 
 settings = load_settings_or_exit()
 app = Flask(__name__)
@@ -65,7 +65,7 @@ def me():  # type: ignore[no-untyped-def]
     except jwt.InvalidTokenError:
         return _unauthorized("bad token")
     user_id, account_key = int(claims["sub"]), claims["ak"]
-    args = touch_args(owner_of(user_id, account_key), settings.session_seen_interval)
+    args = touch_args(Account(user_id, account_key), settings.session_seen_interval)
     if claims["typ"] != "access" or touch(keys=[session_key(claims["sid"])], args=args) != 1:
         return _unauthorized("revoked")
     # Like the service: the account must be this id with this key, in one query.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from config.settings import Settings, load_settings
-from service.auth.cookies import register_cookie_sessions
+from service.auth.cookie_store import register_cookie_records
 from service.errors import register_error_handlers
 from service.logs import configure_logging
 from service.proxies import register_proxies
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.compact = True
     runtime = app.extensions["service.runtime"] = Runtime(settings)
     register_proxies(app, settings)
-    register_cookie_sessions(app, settings, runtime.session_redis)
+    register_cookie_records(app, settings, runtime.session_redis)
     register_request_ids(app)
     register_error_handlers(app)
     register_routes(app)

@@ -25,14 +25,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from config.settings import Settings, SettingsError, load_settings
-from service.auth import accounts, limits
-from service.auth.schemas import UserCreate, could_be_username
+from service.auth import limits
 from service.auth.sessions import SessionRecord, end_sessions, list_sessions
 from service.errors import NotFound, ServiceError
 from service.logs import configure_process_logging
 from service.runtime import Runtime
-from service.users import repository
-from service.users.keys import owner_of
+from service.users import accounts, repository
+from service.users.keys import Account
+from service.users.schemas import UserCreate, could_be_username
 
 T = TypeVar("T")
 REFUSED, USAGE, UNAVAILABLE = 1, 2, 3
@@ -63,7 +63,7 @@ def end_user_sessions(username: str) -> None:
     """End every login session of a user: their tokens and cookies stop working at once."""
 
     async def act(rt: Runtime) -> str:
-        ended = await end_sessions(rt.redis, owner=await _owner(rt, username))
+        ended = await end_sessions(rt.redis, account=await _account(rt, username))
         return f"ended {ended} session{'s' * (ended != 1)} of {username!r}"
 
     click.echo(_run(act))
@@ -76,7 +76,7 @@ def show_sessions(username: str, as_json: bool) -> None:
     """Show a user's live login sessions, oldest first."""
 
     async def act(rt: Runtime) -> list[SessionRecord]:
-        return await list_sessions(rt.redis, await _owner(rt, username))
+        return await list_sessions(rt.redis, await _account(rt, username))
 
     records = _run(act)
     if as_json:
@@ -101,11 +101,11 @@ def clear_limits(usernames: tuple[str, ...], addresses: tuple[str, ...]) -> None
     """Clear the failed-login counters of accounts or client addresses (their keys are hashes)."""
     if not usernames and not addresses:
         raise click.UsageError("name at least one --user or --ip")
-    keys = [limits.account_key(name) for name in usernames]
+    keys = [limits.username_counter_key(name) for name in usernames]
     for address in addresses:
         try:
             # The service counts by the address as it prints it (compressed IPv6).
-            keys.append(limits.ip_key(str(ipaddress.ip_address(address))))
+            keys.append(limits.address_counter_key(str(ipaddress.ip_address(address))))
         except ValueError:
             raise click.BadParameter(f"{address!r} is not an IP address", param_hint="--ip") from None
 
@@ -119,13 +119,13 @@ def clear_limits(usernames: tuple[str, ...], addresses: tuple[str, ...]) -> None
     )
 
 
-async def _owner(rt: Runtime, username: str) -> str:
-    """The account as Redis names it; 1 with a message when there is no such user."""
+async def _account(rt: Runtime, username: str) -> Account:
+    """The user's account; 1 with a message when there is no such user."""
     found = await repository.find_login(rt.db, username) if could_be_username(username) else None
     if found is None:
         raise NotFound(f"no user named {username!r}")
-    user_id, _, account_key = found
-    return owner_of(user_id, account_key)
+    account, _ = found
+    return account
 
 
 def _read_password(from_stdin: bool) -> str:

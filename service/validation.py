@@ -12,6 +12,8 @@ from pydantic_core import ErrorDetails
 from service.errors import BadRequest, UnsupportedMediaType, ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
+# Byte order marks of UTF-8, UTF-16 (UTF-32 LE starts with the same two bytes) and UTF-32 BE.
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 # Messages in the contract's voice ("password: must be at least 8 characters").
 _MESSAGES = {
@@ -34,19 +36,7 @@ def parse_body(model: type[Model]) -> Model:
     """Validate the request's JSON object against ``model``."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
-    raw = request.get_data(cache=False)
-    try:
-        data = json.loads(raw)
-    except RecursionError:
-        # Werkzeug's get_json only catches ValueError; nesting past the
-        # interpreter's recursion limit would otherwise be a 500.
-        raise BadRequest("The JSON body is nested too deeply.") from None
-    except ValueError as error:
-        raise BadRequest(f"The body is not valid JSON: {_json_reason(error)}") from None
-    if (b"\\u" in raw or b"\xed" in raw) and _has_lone_surrogate(data):
-        # JSON may escape half of a UTF-16 pair, and Python's decoder lets
-        # encoded surrogates through: such text cannot be hashed or stored.
-        raise BadRequest("The body is not valid JSON: a string holds an unpaired UTF-16 surrogate.")
+    data = _loads(request.get_data(cache=False))
     if not isinstance(data, dict):
         raise ValidationFailed(
             "body: must be a JSON object",
@@ -69,6 +59,36 @@ def _validate(model: type[Model], data: dict) -> Model:
         raise ValidationFailed(detail, errors=errors) from None
 
 
+def _loads(raw: bytes) -> object:
+    """The JSON value of a body that must be UTF-8; 400 for anything else.
+
+    ``json.loads`` on bytes guesses UTF-16 and UTF-32 and skips a UTF-8 BOM,
+    so it is given text decoded strictly here instead: the contract says
+    UTF-8, and one decoding keeps every string the service holds encodable.
+    """
+    if raw.startswith(_BOMS):
+        raise BadRequest("The body must be UTF-8 JSON without a byte order mark.")
+    try:
+        text = raw.decode("utf-8")  # strict: refuses invalid bytes and encoded surrogates
+    except UnicodeDecodeError as error:
+        raise BadRequest(f"The body is not UTF-8 text (byte {error.start}).") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        # Werkzeug's get_json only catches ValueError; nesting past the
+        # interpreter's recursion limit would otherwise be a 500.
+        raise BadRequest("The JSON body is nested too deeply.") from None
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            f"The body is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
+    if "\\u" in text and _has_lone_surrogate(data):
+        # JSON may escape half of a UTF-16 pair: such text cannot be hashed,
+        # signed or stored, so it stops here rather than in bcrypt or a driver.
+        raise BadRequest("The body is not valid JSON: a string holds an unpaired UTF-16 surrogate.")
+    return data
+
+
 def _has_lone_surrogate(data: object) -> bool:
     try:
         json.dumps(data, ensure_ascii=False).encode()
@@ -87,9 +107,3 @@ def _field_error(detail: ErrorDetails) -> dict[str, str]:
     else:
         message = detail["msg"]
     return {"field": field, "message": message}
-
-
-def _json_reason(error: ValueError) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg} (line {error.lineno}, column {error.colno})"
-    return "it is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)

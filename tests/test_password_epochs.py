@@ -17,16 +17,18 @@ from service.auth.password_epochs import PasswordEpoch, bump_epoch, epoch_key, r
 from service.auth.sessions import ClientInfo, start_session, user_sessions_key
 from service.auth.tokens import new_id
 from service.errors import Unauthorized
-from service.users.keys import new_account_key, owner_of
+from service.users.keys import Account, new_account_key
 from tests.factories import PASSWORD, logged_in_user
 from tests.support.processes import RedisServer
 
 CLIENT = ClientInfo("test-agent", "127.0.0.1")
-OWNER = owner_of(7, new_account_key())
+ACCOUNT = Account(7, new_account_key())
 
 
 async def _start(redis: Redis, epoch: PasswordEpoch) -> None:
-    await start_session(redis, session_id=new_id(), owner=OWNER, ttl=60, limit=10, client=CLIENT, epoch=epoch)
+    await start_session(
+        redis, session_id=new_id(), account=ACCOUNT, ttl=60, limit=10, client=CLIENT, epoch=epoch
+    )
 
 
 def test_a_login_that_checked_the_old_password_opens_no_session(private_redis: RedisServer) -> None:
@@ -37,9 +39,9 @@ def test_a_login_that_checked_the_old_password_opens_no_session(private_redis: R
             await bump_epoch(redis, "alice")  # the password changes meanwhile
             with pytest.raises(Unauthorized):
                 await _start(redis, epoch)
-            assert await redis.zcard(user_sessions_key(OWNER)) == 0
+            assert await redis.zcard(user_sessions_key(ACCOUNT)) == 0
             await _start(redis, await read_epoch(redis, "ALICE"))  # a login after the change
-            assert await redis.zcard(user_sessions_key(OWNER)) == 1
+            assert await redis.zcard(user_sessions_key(ACCOUNT)) == 1
         finally:
             await redis.aclose()
 

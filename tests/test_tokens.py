@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 
 import httpx
@@ -89,3 +93,82 @@ def test_a_token_for_another_users_session_is_refused(client: httpx.Client, serv
 def test_a_refresh_token_cannot_authorize_a_request(client: httpx.Client) -> None:
     account = logged_in_user(client)
     assert_refused(client.get(ME, headers={"Authorization": f"Bearer {account.refresh_token}"}))
+
+
+def _signed(server: LiveServer, claims: dict[str, object]) -> str:
+    """``claims`` signed with the server's key exactly as given (PyJWT's encode may check types)."""
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    signing_input = header + b"." + body
+    signature = hmac.new(server.settings.secret_key.encode(), signing_input, hashlib.sha256).digest()
+    return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+
+
+def _wrong_types(claims: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Changes a validly signed token might carry, each of the wrong type or shape."""
+    exp, iat = claims["exp"], claims["iat"]
+    return {
+        "exp a numeric string": {"exp": str(exp)},
+        "exp a float": {"exp": float(exp) + 0.5},
+        "exp true": {"exp": True},
+        "exp a list": {"exp": [exp]},
+        "iat a numeric string": {"iat": str(iat)},
+        "iat an object": {"iat": {"t": iat}},
+        "nbf a numeric string": {"nbf": str(iat)},
+        "nbf a float": {"nbf": float(iat)},
+        "sub an integer": {"sub": int(str(claims["sub"]))},
+        "sub with a leading zero": {"sub": f"0{claims['sub']}"},
+        "sub negative": {"sub": f"-{claims['sub']}"},
+        "sub in other digits": {"sub": "".join(chr(0x0660 + int(d)) for d in str(claims["sub"]))},
+        "sub beyond 64 bits": {"sub": "9" * 30},
+        "ak an integer": {"ak": 12345},
+        "ak in capitals": {"ak": str(claims["ak"]).upper()},
+        "sid an integer": {"sid": 1},
+        "sid a list": {"sid": [claims["sid"]]},
+        "sid of another shape": {"sid": "x" * 32},
+        "jti an object": {"jti": {"id": claims["jti"]}},
+        "jti empty": {"jti": ""},
+        "typ a list": {"typ": ["access"]},
+        "typ an integer": {"typ": 1},
+        "typ unknown": {"typ": "admin"},
+    }
+
+
+CHANGES = list(_wrong_types({"exp": 1, "iat": 1, "sub": "1", "ak": "a", "sid": "s", "jti": "j"}))
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_signed_access_token_with_a_claim_of_the_wrong_type_is_refused_every_time(
+    client: httpx.Client, server: LiveServer, change: str
+) -> None:
+    account = logged_in_user(client)
+    claims = jwt.decode(account.access_token, options={"verify_signature": False})
+    token = _signed(server, claims | _wrong_types(claims)[change])
+    # Twice: the first answer must not have cached anything the second trips over.
+    for _ in range(2):
+        assert_refused(client.get(ME, headers={"Authorization": f"Bearer {token}"}))
+    # The genuine token is untouched.
+    assert client.get(ME, headers=account.auth).status_code == 200
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_signed_refresh_token_with_a_claim_of_the_wrong_type_is_refused_every_time(
+    client: httpx.Client, server: LiveServer, change: str
+) -> None:
+    account = logged_in_user(client)
+    claims = jwt.decode(account.refresh_token, options={"verify_signature": False})
+    token = _signed(server, claims | _wrong_types(claims)[change])
+    for _ in range(2):
+        assert_refused(client.post("/api/v1/auth/refresh", json={"refresh_token": token}))
+    # Refused before it reached the session: the genuine refresh token still works once.
+    assert (
+        client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}).status_code == 200
+    )
+
+
+def test_the_signing_helper_makes_tokens_the_server_accepts(client: httpx.Client, server: LiveServer) -> None:
+    # Without this, every refusal above could be the helper's fault.
+    account = logged_in_user(client)
+    claims = jwt.decode(account.access_token, options={"verify_signature": False})
+    token = _signed(server, claims)
+    assert client.get(ME, headers={"Authorization": f"Bearer {token}"}).status_code == 200

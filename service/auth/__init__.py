@@ -1,1 +1,1 @@
-"""Authentication: passwords, tokens, login sessions and their resources."""
+"""Credentials and login sessions: passwords, limits, tokens, bearer and cookie logins."""

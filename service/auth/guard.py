@@ -1,7 +1,7 @@
 """Declared authentication for resources: ``@operation(..., auth="either")`` wraps them in ``authenticated``.
 
 A request authenticates with a bearer access token or, failing that, with a
-cookie session. Either way the login session must still be live in Redis:
+cookie login. Either way the login session must still be live in Redis:
 one round trip that also marks it seen. Cookie requests that change state
 must echo the session's CSRF token, which a cross-site page cannot read.
 """
@@ -13,13 +13,14 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from flask import g, request, session
+from flask import g, request
+from flask import session as cookie_data
 
 from service import runtime
-from service.auth.sessions import ClientInfo, Principal, check_session, touch_session
+from service.auth.cookie_login import cookie_principal
+from service.auth.sessions import ClientInfo, Principal, touch_session
 from service.auth.tokens import decode_token
 from service.errors import Forbidden, Unauthorized
-from service.users.keys import is_account_key, owner_of
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 CSRF_HEADER = "X-CSRF-Token"
@@ -38,10 +39,10 @@ def authenticated(method: Handler, mode: str = "either") -> Handler:
 
 
 async def authenticate(mode: str = "either") -> Principal:
-    """The caller of this request, from its bearer token or its cookie session (``mode``); 401 otherwise."""
+    """The caller of this request, from its bearer token or its cookie login (``mode``); 401 otherwise."""
     if mode == "cookie":
         return await _from_cookie()
-    if mode == "bearer" or "Authorization" in request.headers or "sid" not in session:
+    if mode == "bearer" or "Authorization" in request.headers or "sid" not in cookie_data:
         return await _from_bearer()
     return await _from_cookie()
 
@@ -52,32 +53,26 @@ async def _from_bearer() -> Principal:
         raise Unauthorized("Send 'Authorization: Bearer <access token>' or log in with a cookie session.")
     rt = runtime.current()
     claims = decode_token(rt.settings, token.strip(), token_type="access")
-    if not await check_session(rt.redis, claims, seen_every=rt.settings.session_seen_interval):
+    caller = Principal.of(claims)
+    if not await touch_session(rt.redis, caller, seen_every=rt.settings.session_seen_interval):
         raise Unauthorized("The token has been revoked.")
-    return Principal(claims.user_id, claims.account_key, claims.session_id)
+    return caller
 
 
 async def _from_cookie() -> Principal:
-    user_id, account_key = session.get("uid"), session.get("ak")
-    session_id, csrf = session.get("sid"), session.get("csrf")
-    if (
-        not isinstance(user_id, int)
-        or not is_account_key(account_key)
-        or not isinstance(session_id, str)
-        or not isinstance(csrf, str)
-    ):
+    found = cookie_principal()
+    if found is None:
         # Cookies from before account keys have no "ak": log in again once.
         raise Unauthorized("The session is not valid; log in again.")
+    caller, csrf = found
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise Forbidden(f"Send the session's CSRF token in the {CSRF_HEADER} header.")
     rt = runtime.current()
-    seen_every = rt.settings.session_seen_interval
-    owner = owner_of(user_id, account_key)
-    if not await touch_session(rt.redis, owner=owner, session_id=session_id, seen_every=seen_every):
+    if not await touch_session(rt.redis, caller, seen_every=rt.settings.session_seen_interval):
         raise Unauthorized("The session has ended; log in again.")
-    return Principal(user_id, account_key, session_id)
+    return caller
 
 
 def principal() -> Principal:

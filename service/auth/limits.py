@@ -49,19 +49,21 @@ return 0
 """
 
 
-def account_key(username: str) -> str:
+def username_counter_key(username: str) -> str:
+    """The Redis key counting failed attempts on one username."""
     # Hashed: a login may name any string, and the key's size must not follow it.
     return f"auth:limit:account:{username_digest(username)}"
 
 
-def ip_key(ip: str) -> str:
+def address_counter_key(ip: str) -> str:
+    """The Redis key counting failed attempts from one client address."""
     return f"auth:limit:ip:{ip}"
 
 
 async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: str) -> None:
     """Count a password attempt for the account and the IP; 429 once either is exhausted."""
     script = cached_script(redis, _TAKE)
-    keys = [account_key(username), ip_key(ip)]
+    keys = [username_counter_key(username), address_counter_key(ip)]
     limits = [settings.login_max_per_account, settings.login_max_per_ip]
     wait = int(await script(keys=keys, args=[settings.login_window, *limits]))
     if wait:
@@ -71,4 +73,4 @@ async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: 
 async def refund_attempt(redis: Redis, *, username: str, ip: str) -> None:
     """Take back a counted attempt whose password was right."""
     script = cached_script(redis, _REFUND)
-    await script(keys=[account_key(username), ip_key(ip)])
+    await script(keys=[username_counter_key(username), address_counter_key(ip)])

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 
-MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything longer
+from service.users.schemas import MAX_PASSWORD_BYTES
 
 
 class PasswordHasher:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from service import runtime
-from service.auth import accounts, cookies
+from service.auth import cookie_login, logins
 from service.auth.guard import client_info, principal
-from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair, UserCreate
+from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair
 from service.resources import API, AsyncResource, operation
-from service.users.schemas import UserPublic
+from service.users import accounts
+from service.users.schemas import UserCreate, UserPublic
 
 NO_STORE = {"Cache-Control": "no-store"}
 LOGIN_ERRORS = {
@@ -40,7 +41,7 @@ class Login(AsyncResource):
         errors=LOGIN_ERRORS,
     )
     async def post(self, form: Credentials) -> Any:
-        return await accounts.log_in(runtime.current(), form, client_info()), NO_STORE
+        return await logins.log_in(runtime.current(), form, client_info()), NO_STORE
 
 
 class Refresh(AsyncResource):
@@ -52,19 +53,19 @@ class Refresh(AsyncResource):
         errors={401: "The refresh token was already used; the session has been revoked."},
     )
     async def post(self, form: RefreshRequest) -> Any:
-        return await accounts.refresh(runtime.current(), form.refresh_token), NO_STORE
+        return await logins.refresh(runtime.current(), form.refresh_token), NO_STORE
 
 
 class Logout(AsyncResource):
     @operation(f"{API}/auth/logout", "End this session", auth="either", status=204)
     async def post(self) -> None:
-        await accounts.log_out(runtime.current(), principal())
+        await logins.log_out(runtime.current(), principal())
 
 
 class LogoutAll(AsyncResource):
     @operation(f"{API}/auth/logout-all", "End every session of the caller", auth="either", status=204)
     async def post(self) -> None:
-        await accounts.log_out_everywhere(runtime.current(), principal())
+        await logins.log_out_everywhere(runtime.current(), principal())
 
 
 class Sessions(AsyncResource):
@@ -82,7 +83,7 @@ class Sessions(AsyncResource):
         },
     )
     async def get(self) -> Any:
-        return await accounts.sessions_of(runtime.current(), principal())
+        return await logins.sessions_of(runtime.current(), principal())
 
 
 class SessionItem(AsyncResource):
@@ -94,7 +95,7 @@ class SessionItem(AsyncResource):
         errors={404: "No such session."},
     )
     async def delete(self, session_id: str) -> None:
-        await accounts.end_session_of(runtime.current(), principal(), session_id)
+        await logins.end_session_of(runtime.current(), principal(), session_id)
 
 
 class CookieSession(AsyncResource):
@@ -109,8 +110,8 @@ class CookieSession(AsyncResource):
         headers={"Set-Cookie": "The session cookie (HttpOnly, SameSite=Lax, Secure in production)."},
     )
     async def post(self, form: Credentials) -> Any:
-        return await cookies.log_in(runtime.current(), form, client_info()), NO_STORE
+        return await cookie_login.log_in_cookie(runtime.current(), form, client_info()), NO_STORE
 
     @operation(f"{API}/session", "Log out of the cookie session", auth="either", status=204)
     async def delete(self) -> None:
-        await cookies.log_out(runtime.current(), principal())
+        await cookie_login.log_out_cookie(runtime.current(), principal())

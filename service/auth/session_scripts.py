@@ -1,9 +1,10 @@
 """The Lua scripts behind login sessions (``service/auth/sessions.py``), one round trip each.
 
 Each runs atomically in Redis: a check and the change it guards cannot be
-split by another instance's request. Record fields: ``uid`` the owner
-(``"<id>:<account key>"``), ``seen`` the last-seen time, ``rt`` the live
-refresh token's id, ``fs`` the Flask-Session key of a cookie login.
+split by another instance's request. Record fields: ``uid`` the account's
+``redis_name`` (``"<id>:<account key>"``), ``seen`` the last-seen time,
+``rt`` the live refresh token's id, ``fs`` the key of a cookie login's
+cookie record.
 """
 
 # One round trip per authenticated request: the check and the last-seen

@@ -8,11 +8,12 @@ log in again; a revoked token can never come back.
 Keys, each with a TTL no longer than the login it protects:
 
 * ``auth:session:{sid}``: a hash (uid, created_at, seen, ua, ip; ``rt`` the
-  live refresh token's id; ``fs`` the Flask-Session key of a cookie login).
-  ``uid`` is the owner, ``"<user id>:<account key>"``: a database that hands
-  out the same id again (a new one, a restored backup) makes a new account
-  with a new key, which never matches an earlier account's sessions.
-* ``auth:user:{owner}:sessions``: a sorted set of the owner's session ids by
+  live refresh token's id; ``fs`` the key of a cookie login's cookie record).
+  ``uid`` is the account's ``redis_name``, ``"<user id>:<account key>"``: a
+  database that hands out the same id again (a new one, a restored backup)
+  makes a new account with a new key, which never matches an earlier
+  account's sessions.
+* ``auth:user:{redis_name}:sessions``: a sorted set of the account's session ids by
   creation time, so listing and logging out everywhere need not scan Redis.
   Its TTL is renewed to the full session lifetime whenever a member's is, so
   it outlives every member. At most ``MAX_SESSIONS_PER_USER`` members: a new
@@ -25,7 +26,6 @@ be one atomic script there).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -38,20 +38,32 @@ from service.auth.tokens import Claims
 from service.errors import Unauthorized
 from service.models import utcnow
 from service.redis import cached_script, wait_for_replicas
-from service.users.keys import NamesAccount
+from service.users.keys import Account
 
 SESSION_PREFIX = "auth:session:"
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 _MAX_USER_AGENT = 256
 
 
-@dataclass(frozen=True)
-class Principal(NamesAccount):
-    """The authenticated caller of a request."""
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of a request: an account, through one of its login sessions."""
 
-    user_id: int
-    account_key: str  # never shown: see service/users/keys.py
+    account: Account
     session_id: str
+
+    @classmethod
+    def of(cls, claims: Claims) -> Principal:
+        """The principal a verified token speaks for."""
+        return cls(claims.account, claims.session_id)
+
+    # Shorthands for the repositories' keyword arguments.
+    @property
+    def user_id(self) -> int:
+        return self.account.user_id
+
+    @property
+    def account_key(self) -> str:
+        return self.account.account_key
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,7 @@ class ClientInfo:
 
 @dataclass(frozen=True)
 class SessionRecord:
-    """A live login session, as listed to its owner."""
+    """A live login session, as listed to its account."""
 
     id: str
     created_at: str
@@ -85,34 +97,29 @@ def session_key(session_id: str) -> str:
     return f"{SESSION_PREFIX}{session_id}"
 
 
-def user_sessions_key(owner: str) -> str:
-    return f"auth:user:{owner}:sessions"
-
-
-def is_session_id(value: str) -> bool:
-    """Whether ``value`` could be a session id (anything else is simply unknown)."""
-    return bool(_SESSION_ID.match(value))
+def user_sessions_key(account: Account) -> str:
+    return f"auth:user:{account.redis_name}:sessions"
 
 
 async def start_session(
     redis: Redis,
     *,
     session_id: str,
-    owner: str,
+    account: Account,
     ttl: int,
     limit: int,
     client: ClientInfo,
     epoch: PasswordEpoch,
     refresh_id: str = "",
-    cookie_key: str = "",
+    cookie_record_key: str = "",
 ) -> None:
-    """Record a new login session of ``owner``, living as long as its refresh token; at most ``limit``.
+    """Record a new login session of ``account``, living as long as its refresh token; at most ``limit``.
 
     401 when the password changed after this login read ``epoch``.
     """
     now = utcnow()
     record: dict[str, str | int] = {
-        "uid": owner,
+        "uid": account.redis_name,
         "created_at": _timestamp(now),
         "seen": _timestamp(now),
         "ua": client.user_agent[:_MAX_USER_AGENT],
@@ -120,11 +127,11 @@ async def start_session(
     }
     if refresh_id:
         record["rt"] = refresh_id
-    if cookie_key:
-        record["fs"] = cookie_key
+    if cookie_record_key:
+        record["fs"] = cookie_record_key
     fields = [item for pair in record.items() for item in pair]
     script = cached_script(redis, scripts.START)
-    keys = [session_key(session_id), user_sessions_key(owner), epoch.key]
+    keys = [session_key(session_id), user_sessions_key(account), epoch.key]
     args = [ttl, limit, session_id, SESSION_PREFIX, epoch.value, *fields]
     outcome = int(await script(keys=keys, args=args))
     if outcome < 1:
@@ -135,21 +142,20 @@ async def start_session(
         await wait_for_replicas(redis)
 
 
-async def check_session(redis: Redis, claims: Claims, *, seen_every: float) -> bool:
-    """Is the token's session live and its account's own? Also marks it seen: one round trip."""
-    return await touch_session(redis, owner=claims.owner, session_id=claims.session_id, seen_every=seen_every)
+async def touch_session(redis: Redis, caller: Principal, *, seen_every: float) -> bool:
+    """Is the caller's session live and its account's own? Marked seen if not within ``seen_every`` s.
 
-
-async def touch_session(redis: Redis, *, owner: str, session_id: str, seen_every: float) -> bool:
-    """True when the session is live and ``owner``'s; marked seen if not within ``seen_every`` s."""
+    One round trip: the check of every authenticated request.
+    """
     script = cached_script(redis, scripts.TOUCH)
-    return await script(keys=[session_key(session_id)], args=touch_args(owner, seen_every)) == 1
+    args = touch_args(caller.account, seen_every)
+    return await script(keys=[session_key(caller.session_id)], args=args) == 1
 
 
-def touch_args(owner: str, seen_every: float) -> list[str]:
-    """The touch script's ARGV: the owner, now, and the oldest last-seen time left as it is."""
+def touch_args(account: Account, seen_every: float) -> list[str]:
+    """The touch script's ARGV: the account, now, and the oldest last-seen time left as it is."""
     now = utcnow()
-    return [owner, _timestamp(now), _timestamp(now - timedelta(seconds=seen_every))]
+    return [account.redis_name, _timestamp(now), _timestamp(now - timedelta(seconds=seen_every))]
 
 
 def _timestamp(moment: datetime) -> str:
@@ -160,8 +166,8 @@ def _timestamp(moment: datetime) -> str:
 async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> Rotation:
     """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
     script = cached_script(redis, scripts.ROTATE)
-    keys = [session_key(claims.session_id), user_sessions_key(claims.owner)]
-    args = [claims.owner, claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
+    keys = [session_key(claims.session_id), user_sessions_key(claims.account)]
+    args = [claims.account.redis_name, claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
     outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
     if outcome is not Rotation.UNKNOWN:
         # A spent token, or a session ended for reuse, must stay so after a failover.
@@ -169,27 +175,27 @@ async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, t
     return outcome
 
 
-async def end_session(redis: Redis, *, owner: str, session_id: str) -> bool:
-    """Revoke every token of one of ``owner``'s sessions, on every instance at once."""
+async def end_session(redis: Redis, *, account: Account, session_id: str) -> bool:
+    """Revoke every token of one of ``account``'s sessions, on every instance at once."""
     script = cached_script(redis, scripts.END_ONE)
-    keys = [session_key(session_id), user_sessions_key(owner)]
-    ended = await script(keys=keys, args=[owner, session_id]) == 1
+    keys = [session_key(session_id), user_sessions_key(account)]
+    ended = await script(keys=keys, args=[account.redis_name, session_id]) == 1
     # Acknowledged only once replicas hold it: a failover must not resurrect it.
     await wait_for_replicas(redis)
     return ended
 
 
-async def end_sessions(redis: Redis, *, owner: str, keep: str = "") -> int:
-    """Revoke every session of ``owner`` except ``keep``; how many were ended."""
+async def end_sessions(redis: Redis, *, account: Account, keep: str = "") -> int:
+    """Revoke every session of ``account`` except ``keep``; how many were ended."""
     script = cached_script(redis, scripts.END_ALL)
-    ended = int(await script(keys=[user_sessions_key(owner)], args=[SESSION_PREFIX, keep]))
+    ended = int(await script(keys=[user_sessions_key(account)], args=[SESSION_PREFIX, keep]))
     await wait_for_replicas(redis)
     return ended
 
 
-async def list_sessions(redis: Redis, owner: str) -> list[SessionRecord]:
-    """``owner``'s live sessions, oldest first; ids of expired ones are dropped from the index."""
-    index = user_sessions_key(owner)
+async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:
+    """``account``'s live sessions, oldest first; ids of expired ones are dropped from the index."""
+    index = user_sessions_key(account)
     session_ids = await redis.zrange(index, 0, -1)
     async with redis.pipeline(transaction=False) as pipe:
         for session_id in session_ids:
@@ -197,7 +203,7 @@ async def list_sessions(redis: Redis, owner: str) -> list[SessionRecord]:
         records = await pipe.execute()
     live, gone = [], []
     for session_id, record in zip(session_ids, records, strict=True):
-        if record.get("uid") != owner:
+        if record.get("uid") != account.redis_name:
             gone.append(session_id)
             continue
         live.append(

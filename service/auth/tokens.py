@@ -1,33 +1,42 @@
-"""JWT access and refresh tokens, signed with one pinned algorithm."""
+"""JWT access and refresh tokens, signed with one pinned algorithm.
+
+A token is trusted only once its signature verified and every claim has
+the type and shape this module issues: PyJWT accepts, for instance, an
+``exp`` that is a numeric string, which must not reach a comparison or the
+cache of verified tokens.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 
 from config.settings import Settings
 from service.auth.token_cache import VerifiedTokens
 from service.errors import Unauthorized
-from service.users.keys import NamesAccount, is_account_key
+from service.users.keys import Account, is_account_key
 
 ALGORITHM = "HS256"
 # "ak" is the account key: tokens issued before it existed are not valid
 # (their users log in again once), since a bare id may name another account.
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "ak", "jti", "typ", "sid"]
 TokenType = Literal["access", "refresh"]
+_TOKEN_TYPES = ("access", "refresh")
+_ID = re.compile(r"^[0-9a-f]{32}\Z")  # what new_id draws: session and token ids
+_USER_ID = re.compile(r"^[1-9][0-9]{0,17}\Z")  # canonical, and within a 64-bit column
 _verified = VerifiedTokens()
 
 
-@dataclass(frozen=True)
-class Claims(NamesAccount):
+@dataclass(frozen=True, slots=True)
+class Claims:
     """What a verified token says."""
 
-    user_id: int
-    account_key: str
+    account: Account
     session_id: str
     token_id: str
     token_type: TokenType
@@ -35,25 +44,30 @@ class Claims(NamesAccount):
 
 
 def new_id() -> str:
+    """A fresh session or token id: 32 lowercase hex characters."""
     return uuid.uuid4().hex
+
+
+def is_id(value: object) -> bool:
+    """Whether ``value`` has the form of an id from ``new_id``."""
+    return isinstance(value, str) and _ID.match(value) is not None
 
 
 def issue_token(
     settings: Settings,
     *,
-    user_id: int,
-    account_key: str,
+    account: Account,
     session_id: str,
     token_type: TokenType,
     now: int | None = None,
 ) -> tuple[str, Claims]:
-    """A signed token of ``token_type`` for a user's login session."""
+    """A signed token of ``token_type`` for a login session of ``account``."""
     issued = int(time.time()) if now is None else now
     lifetime = settings.access_token_ttl if token_type == "access" else settings.refresh_token_ttl
-    claims = Claims(user_id, account_key, session_id, new_id(), token_type, issued + lifetime)
+    claims = Claims(account, session_id, new_id(), token_type, issued + lifetime)
     payload = {
-        "sub": str(user_id),  # RFC 7519 wants a string; PyJWT 2.10+ enforces it
-        "ak": account_key,
+        "sub": str(account.user_id),  # RFC 7519 wants a string; PyJWT 2.10+ enforces it
+        "ak": account.account_key,
         "sid": session_id,
         "jti": claims.token_id,
         "typ": token_type,
@@ -64,30 +78,39 @@ def issue_token(
 
 
 def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Claims:
-    """Verify signature, expiry, required claims and type; 401 on any failure."""
-    payload = _verified.get(settings.secret_key, token, time.time())
-    try:
-        if payload is None:
+    """Verify signature, expiry, every claim's type and shape, and the token type; 401 on any failure."""
+    claims = _verified.get(settings.secret_key, token, time.time())
+    if claims is None:
+        try:
             payload = jwt.decode(
                 token,
                 settings.secret_key,
                 algorithms=[ALGORITHM],
                 options={"require": REQUIRED_CLAIMS},
             )
-            _verified.put(settings.secret_key, token, payload)
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("The token has expired.") from None
-    except jwt.InvalidTokenError:
-        raise Unauthorized("The token is not valid.") from None
-    if payload["typ"] != token_type:
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The token is not valid.") from None
+        claims = _claims(payload)
+        if claims is None:
+            raise Unauthorized("The token is not valid.")
+        _verified.put(settings.secret_key, token, claims)
+    if claims.token_type != token_type:
         raise Unauthorized(f"This endpoint needs a token of type {token_type!r}.")
-    subject, account_key = payload["sub"], payload["ak"]
-    session_id, token_id = payload["sid"], payload["jti"]
-    if (
-        not (subject.isascii() and subject.isdigit())
-        or not is_account_key(account_key)
-        or not isinstance(session_id, str)
-        or not isinstance(token_id, str)
-    ):
-        raise Unauthorized("The token is not valid.")
-    return Claims(int(subject), account_key, session_id, token_id, token_type, int(payload["exp"]))
+    return claims
+
+
+def _claims(payload: dict[str, Any]) -> Claims | None:
+    """The payload as ``Claims`` if every claim is of the type and shape issued; else None."""
+    times = [payload.get(name) for name in ("exp", "iat", "nbf") if name in payload]
+    # bool is an int to Python, not to JSON: true is no timestamp.
+    if not all(type(value) is int for value in times):
+        return None
+    subject, account_key, token_type = payload["sub"], payload["ak"], payload["typ"]
+    if not (isinstance(subject, str) and _USER_ID.match(subject)) or not is_account_key(account_key):
+        return None
+    if token_type not in _TOKEN_TYPES or not is_id(payload["sid"]) or not is_id(payload["jti"]):
+        return None
+    account = Account(int(subject), account_key)
+    return Claims(account, payload["sid"], payload["jti"], token_type, payload["exp"])

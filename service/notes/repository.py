@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import Select, String, Text, bindparam, delete, exists, insert, select, true, update
 
 from service.db import Database
-from service.errors import Unauthorized
 from service.models import UTCDateTime, utcnow
 from service.notes.cursors import decode_cursor, encode_cursor
 from service.notes.models import Note
+from service.users.keys import AccountGone
 from service.users.models import User
 from service.users.repository import CALLER, caller_params
 
@@ -83,19 +83,15 @@ def _update(fields: frozenset[str]) -> Any:
     )
 
 
-def _gone() -> Unauthorized:
-    return Unauthorized("The account no longer exists.")
-
-
 async def create_note(
     db: Database, *, user_id: int, account_key: str, title: str, body: str
 ) -> dict[str, Any]:
     """Insert a note for the account and return it as stored; 401 when the account is gone."""
     values = caller_params(user_id, account_key) | {"new_title": title, "new_body": body, "now": utcnow()}
-    async with db.session() as session:
-        row = (await session.execute(_CREATE, values)).first()
+    async with db.session() as unit:
+        row = (await unit.execute(_CREATE, values)).first()
     if row is None:
-        raise _gone()
+        raise AccountGone()
     return row._asdict()
 
 
@@ -104,7 +100,7 @@ async def get_note(db: Database, *, user_id: int, account_key: str, note_id: int
     async with db.reader() as conn:
         rows = (await conn.execute(_ONE, caller_params(user_id, account_key) | {"note_id": note_id})).all()
     if not rows:
-        raise _gone()
+        raise AccountGone()
     return None if rows[0].id is None else rows[0]._asdict()
 
 
@@ -119,7 +115,7 @@ async def list_notes(
     async with db.reader() as conn:
         rows = (await conn.execute(statement, values)).all()
     if not rows:
-        raise _gone()
+        raise AccountGone()
     return [row._asdict() for row in rows if row.id is not None]
 
 
@@ -141,14 +137,14 @@ async def update_note(
     """Apply ``changes`` to the account's note; None when there is no such note."""
     values = caller_params(user_id, account_key) | {"note_id": note_id, "now": utcnow()}
     values |= {f"new_{field}": value for field, value in changes.items()}
-    async with db.session() as session:
-        row = (await session.execute(_update(frozenset(changes)), values)).first()
+    async with db.session() as unit:
+        row = (await unit.execute(_update(frozenset(changes)), values)).first()
     return None if row is None else row._asdict()
 
 
 async def delete_note(db: Database, *, user_id: int, account_key: str, note_id: int) -> bool:
     """Delete the account's note; False when there was no such note."""
     values = caller_params(user_id, account_key) | {"note_id": note_id}
-    async with db.session() as session:
-        result = await session.execute(_DELETE, values)
+    async with db.session() as unit:
+        result = await unit.execute(_DELETE, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,1 +1,1 @@
-"""User accounts."""
+"""Accounts: registration, the profile, the password's storage and rules, the account key."""

@@ -5,23 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from service import runtime
-from service.auth import accounts
+from service.auth import credentials
 from service.auth.guard import client_info, principal
-from service.auth.schemas import PasswordChange
-from service.errors import Unauthorized
 from service.resources import API, AsyncResource, operation
-from service.users import repository
-from service.users.schemas import UserPublic
+from service.users import accounts
+from service.users.schemas import PasswordChange, UserPublic
 
 
 class Me(AsyncResource):
     @operation(f"{API}/users/me", "The caller's account", auth="either", returns=UserPublic)
     async def get(self) -> Any:
-        caller = principal()
-        user = await repository.get_user(runtime.current().db, caller.user_id, caller.account_key)
-        if user is None:  # deleted since the token was issued, or an earlier account with this id
-            raise Unauthorized("The account no longer exists.")
-        return UserPublic.model_validate(user).model_dump(mode="json")
+        return await accounts.profile(runtime.current(), principal().account)
 
 
 class Password(AsyncResource):
@@ -37,4 +31,4 @@ class Password(AsyncResource):
         },
     )
     async def put(self, form: PasswordChange) -> None:
-        await accounts.change_password(runtime.current(), principal(), form, client_info())
+        await credentials.change_password(runtime.current(), principal(), form, client_info())

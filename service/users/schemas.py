@@ -1,17 +1,80 @@
-"""Request and response shapes for users."""
+"""Request and response shapes for accounts, and the rules for usernames and passwords."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+_USERNAME = re.compile(USERNAME_PATTERN.replace("$", r"\Z"))
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything longer
+
+
+def password_field() -> Any:
+    """A new password: 8 characters at least, 72 bytes of UTF-8 at most (checked by a validator)."""
+    # JSON Schema counts characters, not bytes: 72 characters is the most
+    # the document can say; the description gives the whole rule.
+    return Field(
+        min_length=8,
+        json_schema_extra={
+            "maxLength": MAX_PASSWORD_BYTES,
+            "description": f"8 characters to {MAX_PASSWORD_BYTES} bytes once UTF-8 encoded (bcrypt's limit).",
+        },
+    )
+
+
+def could_be_username(name: str) -> bool:
+    """Whether some account could have this name (the registration rules)."""
+    return 3 <= len(name) <= 32 and _USERNAME.match(name) is not None
+
+
+def check_password_bytes(password: str) -> None:
+    """bcrypt looks at 72 bytes at most: refuse longer rather than truncate."""
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+
+
+class UserCreate(BaseModel):
+    """A registration: the contract's username and password rules."""
+
+    model_config = ConfigDict(strict=True)
+
+    username: str = Field(min_length=3, max_length=32, pattern=USERNAME_PATTERN)
+    password: str = password_field()
+
+    @field_validator("password")
+    @classmethod
+    def _password_rules(cls, password: str, info: ValidationInfo) -> str:
+        check_password_bytes(password)
+        username = info.data.get("username")
+        if username is not None and password.lower() == username.lower():
+            raise ValueError("must not be the username")
+        return password
 
 
 class UserPublic(BaseModel):
-    """What the API shows of a user: never the hash."""
+    """What the API shows of a user: never the hash, never the account key."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: int
     username: str
     created_at: datetime
+
+
+class PasswordChange(BaseModel):
+    """A new password for the caller; the username rule is checked against the account."""
+
+    model_config = ConfigDict(strict=True)
+
+    current_password: str
+    new_password: str = password_field()
+
+    @field_validator("new_password")
+    @classmethod
+    def _password_rules(cls, password: str) -> str:
+        check_password_bytes(password)
+        return password

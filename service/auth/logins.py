@@ -1,0 +1,102 @@
+"""Bearer logins and the caller's login sessions: log in, refresh, log out, list, end one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from config.settings import Settings
+from service.auth.credentials import check_credentials
+from service.auth.schemas import Credentials, SessionPublic, TokenPair
+from service.auth.sessions import (
+    ClientInfo,
+    Principal,
+    Rotation,
+    end_session,
+    end_sessions,
+    list_sessions,
+    rotate_refresh,
+    start_session,
+)
+from service.auth.tokens import Claims, TokenType, decode_token, is_id, issue_token, new_id
+from service.errors import NotFound, Unauthorized
+from service.runtime import Runtime
+from service.users import accounts
+from service.users.keys import Account
+
+
+async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPair:
+    """Check credentials and open a bearer login session."""
+    account, epoch = await check_credentials(rt, form, client)
+    settings = rt.settings
+    session_id = new_id()
+    access, _ = _issue(settings, account, session_id, "access")
+    refresh_token, claims = _issue(settings, account, session_id, "refresh")
+    await start_session(
+        rt.redis,
+        session_id=session_id,
+        account=account,
+        ttl=settings.refresh_token_ttl,
+        limit=settings.max_sessions_per_user,
+        client=client,
+        epoch=epoch,
+        refresh_id=claims.token_id,
+    )
+    return TokenPair(access_token=access, refresh_token=refresh_token, expires_in=settings.access_token_ttl)
+
+
+async def refresh(rt: Runtime, refresh_token: str) -> TokenPair:
+    """Spend a refresh token for a new pair; a spent one revokes its whole session."""
+    settings = rt.settings
+    claims = decode_token(settings, refresh_token, token_type="refresh")
+    # Redis alone cannot tell an account from an earlier one with the same id
+    # whose session outlived its database (a restored backup): ask the database.
+    await accounts.require(rt, claims.account)
+    new_refresh, new = _issue(settings, claims.account, claims.session_id, "refresh")
+    outcome = await rotate_refresh(
+        rt.redis, claims, new_refresh_id=new.token_id, ttl=settings.refresh_token_ttl
+    )
+    if outcome == Rotation.REUSED:
+        raise Unauthorized("The refresh token was already used; the session has been revoked.")
+    if outcome != Rotation.ROTATED:
+        raise Unauthorized("The token has been revoked.")
+    access, _ = _issue(settings, claims.account, claims.session_id, "access")
+    return TokenPair(access_token=access, refresh_token=new_refresh, expires_in=settings.access_token_ttl)
+
+
+def _issue(
+    settings: Settings, account: Account, session_id: str, token_type: TokenType
+) -> tuple[str, Claims]:
+    return issue_token(settings, account=account, session_id=session_id, token_type=token_type)
+
+
+async def log_out(rt: Runtime, caller: Principal) -> None:
+    """End the caller's login session: its tokens stop working everywhere."""
+    await end_session(rt.redis, account=caller.account, session_id=caller.session_id)
+
+
+async def log_out_everywhere(rt: Runtime, caller: Principal) -> None:
+    """End every login session of the caller, this one included."""
+    await end_sessions(rt.redis, account=caller.account)
+
+
+async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
+    """The caller's live login sessions, the current one marked."""
+    records = await list_sessions(rt.redis, caller.account)
+    return [
+        SessionPublic(
+            id=r.id,
+            created_at=datetime.fromisoformat(r.created_at),
+            last_seen_at=datetime.fromisoformat(r.last_seen_at),
+            user_agent=r.user_agent,
+            ip=r.ip,
+            current=r.id == caller.session_id,
+        )
+        for r in records
+    ]
+
+
+async def end_session_of(rt: Runtime, caller: Principal, session_id: str) -> None:
+    """End one of the caller's login sessions; 404 for an unknown id or another user's."""
+    ended = is_id(session_id) and await end_session(rt.redis, account=caller.account, session_id=session_id)
+    if not ended:
+        raise NotFound("No such session.")
