@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 
 from config.settings import Settings
 from service.errors import DependencyDown
-from service.queueing import turn
+from service.serving.queueing import turn
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -99,7 +99,7 @@ class Database:
         if settings.is_postgres:
             writer = self.engine.execution_options(isolation_level="READ COMMITTED")
         self.sessions = async_sessionmaker(writer, expire_on_commit=False)
-        # One slot per pooled connection, taken first: see service/queueing.py.
+        # One slot per pooled connection, taken first: see service/serving/queueing.py.
         self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
         self._slot_timeout = settings.db_pool_timeout
 

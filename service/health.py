@@ -8,9 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from service import metrics, runtime
+from service import metrics
 from service.errors import DependencyDown
 from service.resources import AsyncResource
+from service.serving import runtime
 
 PROBE_TIMEOUT = 2.0
 

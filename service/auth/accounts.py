@@ -29,7 +29,7 @@ from service.auth.sessions import (
 )
 from service.auth.tokens import Claims, TokenType, decode_token, issue_token, new_id
 from service.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
-from service.runtime import Runtime
+from service.serving.runtime import Runtime
 from service.users import repository
 from service.users.keys import NamesAccount
 from service.users.models import User

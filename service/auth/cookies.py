@@ -26,8 +26,8 @@ from service.auth.accounts import check_credentials
 from service.auth.schemas import Credentials, CsrfToken
 from service.auth.sessions import ClientInfo, Principal, end_session, start_session
 from service.auth.tokens import new_id
-from service.bridge import BridgedRedis
-from service.runtime import Runtime
+from service.redis import BridgedRedis
+from service.serving.runtime import Runtime
 from service.users.keys import is_account_key, owner_of
 
 COOKIE_PREFIX = "auth:cookie:"

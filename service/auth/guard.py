@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 
 from flask import g, request, session
 
-from service import runtime
 from service.auth.sessions import ClientInfo, Principal, check_session, touch_session
 from service.auth.tokens import decode_token
 from service.errors import Forbidden, Unauthorized
+from service.serving import runtime
 from service.users.keys import is_account_key, owner_of
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])

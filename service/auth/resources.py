@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import runtime
 from service.auth import accounts, cookies
 from service.auth.guard import authenticated, client_info, principal
 from service.auth.schemas import Credentials, RefreshRequest, UserCreate
 from service.resources import AsyncResource, no_content
+from service.serving import runtime
 from service.users.schemas import UserPublic
 from service.validation import parse_body
 

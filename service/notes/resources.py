@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import url_for
 
-from service import runtime
 from service.auth.guard import authenticated, principal
 from service.errors import NotFound
 from service.notes import repository
 from service.notes.cursors import MAX_ID
 from service.notes.schemas import NoteCreate, NoteListQuery, NotePage, NotePublic, NoteUpdate
 from service.resources import AsyncResource, no_content
+from service.serving import runtime
 from service.validation import parse_body, parse_query
 
 

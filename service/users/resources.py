@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import runtime
 from service.auth import accounts
 from service.auth.guard import authenticated, client_info, principal
 from service.auth.schemas import PasswordChange
 from service.errors import Unauthorized
 from service.resources import AsyncResource, no_content
+from service.serving import runtime
 from service.users import repository
 from service.users.schemas import UserPublic
 from service.validation import parse_body
