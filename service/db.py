@@ -48,9 +48,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         options["connect_args"]["command_timeout"] = settings.db_command_timeout
     if settings.is_postgres:
         # Reads, the hot path, run without BEGIN/ROLLBACK: one round trip per
-        # query. Set on the engine, not per checkout: switching a connection's
-        # isolation level on checkout and back on return cost about 70 µs of
-        # CPU per read. Units of work ask for transactions (Database.sessions).
+        # query. Set on the engine, not per checkout, where switching it back
+        # and forth costs CPU on every read (docs/performance.md). Units of
+        # work ask for transactions (Database.sessions).
         options["isolation_level"] = "AUTOCOMMIT"
     engine = create_async_engine(settings.database_url, **options)
     if settings.is_sqlite:

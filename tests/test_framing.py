@@ -150,3 +150,15 @@ def test_the_served_process_refuses_protocol_errors_with_problems(
     served = serve_process()
     reply = exchange(served.port, b"GET /healthz HTTP/1.1\r\n\r\n" + SMUGGLED)
     assert_closing_problem(reply, 400, "Bad Request")
+
+
+def test_refusals_before_the_app_are_counted_like_any_answer(server: LiveServer) -> None:
+    def refused(method: str) -> float:
+        metrics = exchange(server.port, b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        wanted = f'http_requests_total{{method="{method}",route="<unmatched>",status="400"}} '
+        lines = [line for line in metrics.body.decode().splitlines() if line.startswith(wanted)]
+        return float(lines[0].split()[-1]) if lines else 0.0
+
+    before = refused("-")
+    exchange(server.port, b"GET /healthz HTTP/1.1\r\n\r\n")  # h11: no Host
+    assert refused("-") == before + 1

@@ -21,12 +21,16 @@ import hypercorn.protocol
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
+from service import metrics
 from service.errors import PROBLEM_JSON, problem_body, title
 from service.request_ids import choose_request_id
+from service.serving.access_log import log_exchange
 from service.serving.headers import secured
 
 HYPERCORN_CHECKED = "0.18.0"
 _REASONS = {status.value: title(status.value).encode() for status in HTTPStatus}
+# The method of a request h11 could not parse, in the access log and metrics (nginx's "-").
+UNPARSED = "-"
 _DETAILS = {
     400: "The request is not valid HTTP/1.1.",
     431: "The request head is too large.",
@@ -49,6 +53,7 @@ class ProblemH11Protocol(H11Protocol):
         await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
         await self._send_h11_event(h11.Data(data=body))
         await self._send_h11_event(h11.EndOfMessage())
+        log_exchange(UNPARSED, metrics.UNMATCHED, status_code, 0.0, request_id)
 
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
         if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
