@@ -150,6 +150,7 @@ def test_the_served_process_refuses_protocol_errors_with_problems(
     served = serve_process()
     reply = exchange(served.port, b"GET /healthz HTTP/1.1\r\n\r\n" + SMUGGLED)
     assert_closing_problem(reply, 400, "Bad Request")
+    assert "server" not in reply.headers  # no product name for scanners (config/hypercorn.py)
 
 
 def test_refusals_before_the_app_are_counted_like_any_answer(server: LiveServer) -> None:

@@ -12,6 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
+import h11
 import pytest
 from asgiref.wsgi import WsgiToAsgiInstance
 from flask import Flask
@@ -29,6 +30,7 @@ OWNERS = [
     ("Flask", bridge, bridge.FLASK_CHECKED),
     ("redis", service_redis, service_redis.REDIS_CHECKED),
     ("hypercorn", hypercorn_h11, hypercorn_h11.HYPERCORN_CHECKED),
+    ("h11", hypercorn_h11, hypercorn_h11.H11_CHECKED),
 ]
 
 
@@ -87,3 +89,11 @@ def test_hypercorn_sends_its_refusals_and_status_lines_through_the_methods_we_ov
     assert "_send_h11_event" in H11Protocol.stream_send.__code__.co_names
     # ProtocolWrapper looks the class up as a module global when a connection opens.
     assert "H11Protocol" in ProtocolWrapper.__init__.__code__.co_names
+
+
+def test_h11_remakes_a_response_from_headers_it_validated() -> None:
+    for event_class in (h11.Response, h11.InformationalResponse):
+        assert "_parsed" in _parameters(event_class.__init__)
+    made = h11.Response(status_code=200, headers=[(b"Content-Type", b"text/plain")])
+    again = h11.Response(status_code=200, headers=made.headers, reason=b"OK", _parsed=True)
+    assert (again.headers, again.reason) == (made.headers, b"OK")

@@ -9,7 +9,9 @@ other answer of the service (docs/architecture.md, "Refusals").
 This module owns our override of hypercorn's internals, checked against
 hypercorn 0.18.0: ``H11Protocol._send_error_response(status_code)`` and
 ``H11Protocol._send_h11_event(event)``, and the module global
-``hypercorn.protocol.H11Protocol`` its ``ProtocolWrapper`` instantiates.
+``hypercorn.protocol.H11Protocol`` its ``ProtocolWrapper`` instantiates; and
+of h11's, checked against h11 0.16.0: re-making a response event from
+headers it already validated (``_parsed=True``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from service.serving.access_log import log_exchange
 from service.serving.headers import secured
 
 HYPERCORN_CHECKED = "0.18.0"
+H11_CHECKED = "0.16.0"
 _REASONS = {status.value: title(status.value).encode() for status in HTTPStatus}
 # The method of a request h11 could not parse, in the access log and metrics (nginx's "-").
 UNPARSED = "-"
@@ -58,8 +61,11 @@ class ProblemH11Protocol(H11Protocol):
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
         if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
             reason = _REASONS.get(event.status_code, b"")
-            headers = event.headers.raw_items()
-            event = type(event)(status_code=event.status_code, headers=headers, reason=reason)
+            # _parsed: the headers were validated when hypercorn made the
+            # event; validating them again costs more than the rest of this.
+            event = type(event)(
+                status_code=event.status_code, headers=event.headers, reason=reason, _parsed=True
+            )
         await super()._send_h11_event(event)
 
 
