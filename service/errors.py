@@ -119,6 +119,17 @@ def problem_body(
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
+def closing_problem(status: int, detail: str, request_id: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of a problem written below Flask; the connection closes after it."""
+    body = problem_body(status, detail, request_id=request_id)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
 def problem(
     status: int,
     detail: str | None = None,

@@ -15,7 +15,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from service import metrics
-from service.errors import PROBLEM_JSON, problem_body
+from service.errors import closing_problem
 from service.request_ids import assign_request_id
 from service.serving import hypercorn_h11
 from service.serving.access_log import CLIENT_WENT_AWAY, log_exchange
@@ -88,13 +88,8 @@ class ServiceAsgi:
 
 
 async def _refuse(send: Any, refusal: Refusal, request_id: str) -> None:
-    """Answer with the refusal's problem and close the connection (``connection: close``)."""
-    body = problem_body(refusal.status, refusal.detail, request_id=request_id)
-    headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
+    """Answer with the refusal's problem and close the connection."""
+    headers, body = closing_problem(refusal.status, refusal.detail, request_id)
     await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -24,7 +24,7 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
 from service import metrics
-from service.errors import PROBLEM_JSON, problem_body, title
+from service.errors import closing_problem, title
 from service.request_ids import choose_request_id
 from service.serving.access_log import log_exchange
 from service.serving.headers import secured
@@ -46,12 +46,7 @@ class ProblemH11Protocol(H11Protocol):
 
     async def _send_error_response(self, status_code: int) -> None:
         request_id = choose_request_id(None)  # no request was parsed to carry one
-        body = problem_body(status_code, _DETAILS.get(status_code), request_id=request_id)
-        headers = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
+        headers, body = closing_problem(status_code, _DETAILS.get(status_code, ""), request_id)
         headers = secured("", headers, request_id) + self.config.response_headers("h11")
         await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
         await self._send_h11_event(h11.Data(data=body))
