@@ -5,7 +5,7 @@ import signal
 
 from config.settings import load_settings_or_exit
 from service import create_app
-from service.asgi import ServiceAsgi
+from service.serving.app import ServiceAsgi
 
 if multiprocessing.parent_process() is not None:
     # A worker process. Its master (serve.py, or hypercorn's own) stops the

@@ -108,7 +108,7 @@ def run_scenario(scenario: str, pg_admin: str, soak: bool) -> list[measure.Row]:
         sync = start(gunicorn("sync", "bench.sync_app:app", env))
         targets = {"service": service, "floor": floor, "sync": sync}
         variant = os.environ.get("BENCH_VARIANT")
-        if variant:  # e.g. "WSGI_MODE=threads": the same service with other settings, side by side
+        if variant:  # e.g. "WORKER_CLASS=uvloop": the same service with other settings, side by side
             overrides = dict(item.split("=", 1) for item in variant.split())
             targets["variant"] = start(hypercorn("variant", "asgi:app", {**env, **overrides}))
         seed = measure.seed(f"http://127.0.0.1:{service.port}", PASSWORD, LOGIN_USERS)

@@ -18,9 +18,12 @@ graceful_timeout = _settings.graceful_timeout
 # connection forever.
 read_timeout = _settings.read_timeout
 keep_alive_timeout = _settings.keep_alive_timeout
-# Request line plus headers; beyond this h11 answers 431/400 itself.
+# Request line plus headers still arriving; beyond this h11 refuses the
+# request (431) before the app, as problem+json (service/serving/hypercorn_h11.py).
 h11_max_incomplete_size = 16 * 1024
 backlog = 1024
+# No "server: hypercorn-h11" on every response: it tells a scanner what to try.
+include_server_header = False
 accesslog = None  # the service logs each request itself (service.requests)
 errorlog = "-"
 # Hypercorn's own lines (startup, shutdown, protocol errors) as JSON too, so

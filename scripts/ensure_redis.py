@@ -7,6 +7,7 @@ does and the URL points at this machine, a ``redis-server`` is started in
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,8 @@ from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config.redis_url import is_sentinel_url
-from config.settings import load_settings_or_exit
-from service.redis import create_sync_redis
+from config.settings import Settings, load_settings_or_exit
+from service.redis import create_redis
 
 VAR = Path(__file__).resolve().parent.parent / "var"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -32,13 +33,21 @@ def answers(url: str) -> bool:
         return False
 
 
+async def _ping_master(settings: Settings) -> None:
+    client = create_redis(settings)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
 def main() -> int:
     settings = load_settings_or_exit()
     url = settings.redis_url
     if is_sentinel_url(url):
         # Sentinel-managed Redis is never started here: only checked.
         try:
-            create_sync_redis(settings).ping()
+            asyncio.run(_ping_master(settings))
         except RedisError as error:
             print(f"redis: the Sentinel master at {url} does not answer: {error}", file=sys.stderr)
             return 1

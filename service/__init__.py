@@ -9,9 +9,8 @@ from service.auth.cookie_store import register_cookie_records
 from service.errors import register_error_handlers
 from service.logs import configure_logging
 from service.proxies import register_proxies
-from service.request_ids import register_request_ids
 from service.routes import register_routes
-from service.runtime import Runtime
+from service.serving.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -32,7 +31,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     runtime = app.extensions["service.runtime"] = Runtime(settings)
     register_proxies(app, settings)
     register_cookie_records(app, settings, runtime.session_redis)
-    register_request_ids(app)
     register_error_handlers(app)
     register_routes(app)
     return app

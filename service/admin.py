@@ -29,7 +29,7 @@ from service.auth import limits
 from service.auth.sessions import SessionRecord, end_sessions, list_sessions
 from service.errors import NotFound, ServiceError
 from service.logs import configure_process_logging
-from service.runtime import Runtime
+from service.serving.runtime import Runtime
 from service.users import accounts, repository
 from service.users.keys import Account
 from service.users.schemas import UserCreate, could_be_username

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 
 from config.settings import Settings
 from service.errors import DependencyDown
-from service.queueing import turn
+from service.serving.queueing import turn
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -48,9 +48,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         options["connect_args"]["command_timeout"] = settings.db_command_timeout
     if settings.is_postgres:
         # Reads, the hot path, run without BEGIN/ROLLBACK: one round trip per
-        # query. Set on the engine, not per checkout: switching a connection's
-        # isolation level on checkout and back on return cost about 70 µs of
-        # CPU per read. Units of work ask for transactions (Database.sessions).
+        # query. Set on the engine, not per checkout, where switching it back
+        # and forth costs CPU on every read (docs/performance.md). Units of
+        # work ask for transactions (Database.sessions).
         options["isolation_level"] = "AUTOCOMMIT"
     engine = create_async_engine(settings.database_url, **options)
     if settings.is_sqlite:
@@ -99,7 +99,7 @@ class Database:
         if settings.is_postgres:
             writer = self.engine.execution_options(isolation_level="READ COMMITTED")
         self.sessions = async_sessionmaker(writer, expire_on_commit=False)
-        # One slot per pooled connection, taken first: see service/queueing.py.
+        # One slot per pooled connection, taken first: see service/serving/queueing.py.
         self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
         self._slot_timeout = settings.db_pool_timeout
 

@@ -7,7 +7,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, has_request_context
+from flask import Flask, Response
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -15,7 +15,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from service import metrics
-from service.request_ids import HEADER as REQUEST_ID_HEADER
 from service.request_ids import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
@@ -32,7 +31,7 @@ class FieldError(BaseModel):
 class Problem(BaseModel):
     """An RFC 9457 problem: the body of every 4xx and 5xx response."""
 
-    # Written by ``problem`` below (a dict, for speed); this model is its documented shape.
+    # Written by ``problem_body`` below (a dict, for speed); this model is its documented shape.
     type: str = Field(examples=["about:blank"])
     title: str = Field(examples=["Unprocessable Content"])
     status: int = Field(ge=400, le=599)
@@ -101,6 +100,36 @@ class DependencyDown(ServiceError):
         self.dependency = dependency
 
 
+def problem_body(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    request_id: str | None = None,
+) -> bytes:
+    """The problem+json body for ``status``: every writer of a problem calls this, Flask or not."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title(status), "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = errors
+    if request_id:
+        body["request_id"] = request_id
+    # The newline keeps a curl user's prompt off the end of the body.
+    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
+
+
+def closing_problem(status: int, detail: str, request_id: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of a problem written below Flask; the connection closes after it."""
+    body = problem_body(status, detail, request_id=request_id)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
 def problem(
     status: int,
     detail: str | None = None,
@@ -108,24 +137,10 @@ def problem(
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A problem+json response carrying the request id."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title(status),
-        "status": status,
-    }
-    if detail:
-        body["detail"] = detail
-    if errors is not None:
-        body["errors"] = errors
-    request_id = None
-    if has_request_context():
-        # Also when opening the session failed: then no after_request echoes it.
-        request_id = body["request_id"] = current_request_id()
-    response = Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=PROBLEM_JSON)
+    """A problem+json response from Flask; the serving layer adds the request id header."""
+    body = problem_body(status, detail, errors=errors, request_id=current_request_id())
+    response = Response(body, status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
-    if request_id:
-        response.headers[REQUEST_ID_HEADER] = request_id
     return response
 
 

@@ -9,9 +9,10 @@ from flask import Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from service import metrics, runtime
+from service import metrics
 from service.errors import DependencyDown
 from service.resources import AsyncResource, operation
+from service.serving import runtime
 
 PROBE_TIMEOUT = 2.0
 

@@ -17,37 +17,21 @@ import re
 import sys
 import threading
 from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from flask import g, has_request_context
-
 from config.settings import Settings, SettingsError, load_settings
+from service.request_ids import current_request_id
 
 # Set on a record through ``extra={"fields": {...}}``; merged into the line.
 FIELDS = "fields"
-_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # Defence in depth: a token that slipped into a message or an exception is
 # cut from the line (JWTs, and a bearer credential of any shape).
 _TOKENS = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*|\bpat_[\w-]{16,}")
 _BEARER = re.compile(r"(?i)(\bbearer\s+)[\w.~+/=-]{16,}")
 _REDACTED = "[redacted]"
 log = logging.getLogger("service.logs")
-
-
-def bind_request_id(request_id: str) -> None:
-    """Tag every line logged from here on in this task (and what it awaits) with ``request_id``."""
-    _request_id.set(request_id)
-
-
-def current_log_request_id() -> str | None:
-    """The request id lines logged here carry: the exchange's, else the Flask request's."""
-    request_id = _request_id.get()
-    if request_id is None and has_request_context():
-        request_id = g.get("request_id")  # served by something other than our adapter
-    return request_id
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +45,7 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,  # which worker, when there are several
             "message": _redact(record.getMessage()),
         }
-        request_id = current_log_request_id()
+        request_id = current_request_id()
         if request_id is not None:
             entry["request_id"] = request_id
         entry.update(getattr(record, FIELDS, {}))

@@ -1,31 +1,39 @@
-"""Redis clients: async for the views, sync for Flask-Session; bounded, blocking pools.
+"""The Redis client of a process: one async client on a bounded, first-come-first-served pool.
 
 ``REDIS_URL`` is a plain Redis URL or a Sentinel one (see ``config/redis_url.py``);
 with Sentinel, every new connection asks the sentinels where the master is,
-so both clients follow a failover by themselves.
+so the client follows a failover by itself. Flask-Session's synchronous calls
+reach the same pool through ``BridgedRedis``.
+
+This module owns our overrides of redis-py (the pool's ``get_connection`` and
+``release``, ``Redis.aclose``, a ``redis.Redis`` with no pool), checked
+against redis-py 8.1.0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import redis
-from redis import sentinel as sync_sentinel
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
+from redis.client import NEVER_DECODE
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, TimeoutError
-from redis.retry import Retry as SyncRetry
 
 from config.redis_url import is_sentinel_url, parse_sentinel_url
 from config.settings import Settings
 from service.errors import DependencyDown
-from service.queueing import take_turn
+from service.serving.bridge import wait_for
+from service.serving.queueing import take_turn
+
+REDIS_CHECKED = "8.1.0"
 
 _scripts: WeakKeyDictionary[Redis, dict[str, AsyncScript]] = WeakKeyDictionary()
 
@@ -51,27 +59,17 @@ class ServiceRedis(Redis):
 
     replica_acks: int = 0
     replica_timeout: float = 1.0
-    sentinel: Sentinel | None = None
+    # Not ``sentinel``: that name is redis-py's SENTINEL command.
+    sentinels: Sentinel | None = None
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
-        if self.sentinel is not None:
-            await self.sentinel.aclose()  # its own connections to the sentinels
-
-
-class SyncServiceRedis(redis.Redis):
-    """The sync client; closing it also closes its connections to the sentinels."""
-
-    sentinel: sync_sentinel.Sentinel | None = None
-
-    def close(self) -> None:
-        super().close()
-        for node in self.sentinel.sentinels if self.sentinel is not None else ():
-            node.close()
+        if self.sentinels is not None:
+            await self.sentinels.aclose()  # its own connections to the sentinels
 
 
 class _FirstComeFirstServed:
-    """Hands free connections to waiting callers in the order they asked (``service/queueing.py``).
+    """Hands free connections to waiting callers in the order they asked (``service/serving/queueing.py``).
 
     redis-py's pool waits on an ``asyncio.Condition``, where a newcomer takes
     a freed connection ahead of the waiter woken for it.
@@ -114,10 +112,6 @@ class _BlockingSentinelPool(_FirstComeFirstServed, SentinelConnectionPool, Block
     """The master's pool under Sentinel, waiting for a free connection like the plain one."""
 
 
-class _SyncBlockingSentinelPool(sync_sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
-    """The same for the sync client."""
-
-
 def _pool_options(settings: Settings, max_connections: int) -> dict[str, Any]:
     return {
         "max_connections": max_connections,
@@ -143,50 +137,29 @@ def create_redis(settings: Settings) -> ServiceRedis:
         "decode_responses": True,
     }
     if is_sentinel_url(settings.redis_url):
-        client = _master_via_sentinel(settings, Sentinel, ServiceRedis, _BlockingSentinelPool, options)
+        client = _master_via_sentinel(settings, options)
     else:
-        client = ServiceRedis.from_pool(FairBlockingConnectionPool.from_url(settings.redis_url, **options))
+        pool = FairBlockingConnectionPool.from_url(settings.redis_url, **options)
+        client = cast(ServiceRedis, ServiceRedis.from_pool(pool))
     client.replica_acks = settings.redis_replica_acks
     client.replica_timeout = settings.redis_replica_timeout
     return client
 
 
-def create_sync_redis(settings: Settings) -> SyncServiceRedis:
-    """The synchronous client Flask-Session needs; it runs on the WSGI threads.
-
-    One connection per WSGI thread at most, so the pool never makes a
-    request wait; same timeouts and retry as the async client. Responses
-    stay bytes: Flask-Session stores serialised bytes, not text.
-    """
-    options = _pool_options(settings, settings.wsgi_threads) | {
-        "retry": SyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-    }
-    if is_sentinel_url(settings.redis_url):
-        return _master_via_sentinel(
-            settings, sync_sentinel.Sentinel, SyncServiceRedis, _SyncBlockingSentinelPool, options
-        )
-    return SyncServiceRedis.from_pool(redis.BlockingConnectionPool.from_url(settings.redis_url, **options))
-
-
-def _master_via_sentinel(
-    settings: Settings, sentinel_class: type, redis_class: type, pool_class: type, options: dict[str, Any]
-) -> Any:
-    """A client of the master the sentinels in ``REDIS_URL`` name, asking them on every new connection.
-
-    The same for the async and the sync API: they differ only in the classes.
-    """
+def _master_via_sentinel(settings: Settings, options: dict[str, Any]) -> ServiceRedis:
+    """A client of the master the sentinels in ``REDIS_URL`` name, asking them on every new connection."""
     target = parse_sentinel_url(settings.redis_url)
     timeout = {"socket_timeout": settings.redis_socket_timeout}
-    manager = sentinel_class(target.sentinels, sentinel_kwargs=timeout)
-    client = manager.master_for(
+    manager = Sentinel(target.sentinels, sentinel_kwargs=timeout)
+    client: ServiceRedis = manager.master_for(
         target.service_name,
-        redis_class=redis_class,
-        connection_pool_class=pool_class,
+        redis_class=ServiceRedis,
+        connection_pool_class=_BlockingSentinelPool,
         db=target.db,
         password=target.password,
         **options,
     )
-    client.sentinel = manager
+    client.sentinels = manager
     return client
 
 
@@ -210,3 +183,34 @@ async def wait_for_replicas(client: Redis) -> None:
         # Not acknowledging is the safe answer: a failover now could bring
         # the revoked session back, so the client must retry.
         raise DependencyDown("redis could not confirm the change on its replicas, try again shortly")
+
+
+class BridgedRedis(redis.Redis):
+    """The slice of a synchronous Redis client Flask-Session uses, served by the async one.
+
+    Flask-Session opens and saves sessions in Flask's synchronous layer, which
+    runs on the event loop: a blocking client there would stall every request
+    of the worker while one waits on Redis. These calls are awaited through
+    the bridge instead, on the process's one async pool. A ``redis.Redis``
+    only because Flask-Session checks ``isinstance``; no pool is ever made.
+    """
+
+    def __init__(self, client: Callable[[], Redis]) -> None:  # no super(): no pool of its own
+        self._client = client  # the async client is made when the server starts
+
+    def get(self, name: Any) -> Any:
+        # Raw bytes, as from Flask-Session's own client: the async client
+        # decodes, and a record that is not UTF-8 must read as no session.
+        return wait_for(self._client().execute_command("GET", name, **{NEVER_DECODE: True}))
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        return wait_for(self._client().set(*args, **kwargs))
+
+    def delete(self, *names: Any) -> Any:
+        return wait_for(self._client().delete(*names))
+
+    def close(self) -> None:
+        """Nothing to close: the pool is the async client's."""
+
+    def __repr__(self) -> str:
+        return "BridgedRedis()"

@@ -1,14 +1,20 @@
-"""Request ids: taken from ``X-Request-ID`` when sane, else generated; echoed back."""
+"""Request ids: chosen once per exchange, here, and current for everything that serves it.
+
+The client's ``X-Request-ID`` is kept when short and plain, so a caller can
+follow its own id through our logs; otherwise a fresh one is made. The id
+lives in a context variable of the request's task, which the greenlet bridge
+shares with Flask and with every coroutine it awaits (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
-
-from flask import Flask, Response, g, request
+from contextvars import ContextVar
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def choose_request_id(candidate: str | None) -> str:
@@ -18,21 +24,13 @@ def choose_request_id(candidate: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def current_request_id() -> str:
-    """This request's id; also before ``before_request`` ran (e.g. opening the session failed)."""
-    if "request_id" not in g:
-        g.request_id = request.environ.get("service.request_id") or choose_request_id(
-            request.headers.get(HEADER)
-        )
-    return g.request_id
+def assign_request_id(candidate: str | None) -> str:
+    """Choose the id of the exchange this task serves and make it current."""
+    request_id = choose_request_id(candidate)
+    _current.set(request_id)
+    return request_id
 
 
-def register_request_ids(app: Flask) -> None:
-    @app.before_request
-    def _assign() -> None:
-        current_request_id()
-
-    @app.after_request
-    def _echo(response: Response) -> Response:
-        response.headers[HEADER] = current_request_id()
-        return response
+def current_request_id() -> str | None:
+    """The id of the exchange being served, or None outside one."""
+    return _current.get()

@@ -1,4 +1,4 @@
-"""Flask's sync layer on the event loop (WSGI_MODE=loop) and on threads, over real HTTP."""
+"""Flask's sync layer on the event loop, in the greenlet bridge, over real HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from config.settings import Settings, SettingsError
-from service.bridge import run_bridged, wait_for
+from service.serving.bridge import run_bridged, wait_for
 from tests.factories import Account, logged_in_user
 from tests.support.live import LiveServer
 
@@ -27,13 +27,10 @@ async def _interleaved(url: str, accounts: list[Account], rounds: int) -> list[t
         return await asyncio.gather(*(me(account) for _ in range(rounds) for account in accounts))
 
 
-@pytest.mark.parametrize("mode", ["loop", "threads"])
-def test_concurrent_requests_each_see_their_own_request(
-    make_server: Callable[..., LiveServer], mode: str
-) -> None:
+def test_concurrent_requests_each_see_their_own_request(make_server: Callable[..., LiveServer]) -> None:
     # Flask's request context lives in context variables; on the loop every
     # request's greenlet shares its own task's context, never another's.
-    server = make_server(wsgi_mode=mode)
+    server = make_server()
     with httpx.Client(base_url=server.url) as client:
         accounts = [logged_in_user(client) for _ in range(4)]
 
@@ -74,11 +71,6 @@ def test_the_bridge_awaits_and_throws_into_the_synchronous_code() -> None:
         return "not raised"
 
     assert asyncio.run(run_bridged(sync_layer)) == "slept, caught from the coroutine"
-
-
-def test_an_unknown_wsgi_mode_is_refused() -> None:
-    with pytest.raises(SettingsError, match="WSGI_MODE"):
-        Settings.from_env({"WSGI_MODE": "fibers"})
 
 
 def test_an_unknown_worker_class_is_refused() -> None:

@@ -24,7 +24,14 @@ def assert_problem(response: httpx.Response, status: int) -> dict:
     assert body["type"] == "about:blank"
     assert body["title"]
     assert body["request_id"] == response.headers["X-Request-ID"]
+    assert response.text.endswith("}\n")  # a curl user's prompt starts on a line of its own
+    assert response.reason_phrase == body["title"]
     return body
+
+
+def test_status_lines_carry_their_reason_phrase(client: httpx.Client) -> None:
+    assert client.get("/healthz").reason_phrase == "OK"
+    assert client.get("/api/v1/nothing-here").reason_phrase == "Not Found"
 
 
 def test_unknown_path(client: httpx.Client) -> None:

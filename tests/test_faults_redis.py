@@ -146,11 +146,10 @@ def test_redis_client_takes_every_timeout_from_settings() -> None:
 def test_a_cookie_request_waiting_on_hung_redis_does_not_stall_the_worker(
     serve_through_proxy: Callable[..., LiveServer], redis_proxy: FaultProxy
 ) -> None:
-    # Flask-Session opens the session in Flask's synchronous layer; with
-    # WSGI_MODE=loop that layer runs on the event loop, so a blocking Redis
-    # call there would freeze every request of the worker until it timed out.
+    # Flask-Session opens the session in Flask's synchronous layer, which
+    # runs on the event loop, so a blocking Redis call there would freeze
+    # every request of the worker until it timed out.
     live = serve_through_proxy(redis_socket_timeout=5.0)
-    assert live.settings.wsgi_mode == "loop"
     with httpx.Client(base_url=live.url, timeout=BOUND) as client:
         account = register(client)
         body = {"username": account.username, "password": account.password}

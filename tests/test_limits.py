@@ -100,7 +100,7 @@ def test_slow_and_idle_clients_are_cut_off_and_cannot_pin_the_workers(
     serve_process: Callable[..., ServedProcess],
 ) -> None:
     """Far more trickling connections than request threads; a normal client is still served."""
-    served = serve_process(read_timeout=2, keep_alive_timeout=2, wsgi_threads=4)
+    served = serve_process(read_timeout=2, keep_alive_timeout=2)
     body_start = (
         f"POST {LOGIN} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
         "Content-Length: 1000\r\n\r\n{"

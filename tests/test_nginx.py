@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -123,3 +125,68 @@ def test_metrics_are_not_served_to_the_public(fronted: Fronted) -> None:
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/problem+json"
     assert httpx.get(f"{fronted.instances[0].url}/metrics").status_code == 200  # for the scraper
+
+
+HARDENING = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _assert_nginx_problem(reply: bytes, status: int) -> None:
+    """A raw reply: nginx's own problem+json with the hardening headers, and nothing after it."""
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith(f"HTTP/1.1 {status} "), lines[0]
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    assert headers["content-type"] == "application/problem+json"
+    for name, value in HARDENING.items():
+        assert headers[name.lower()] == value
+    assert headers["cache-control"] == "no-store"
+    assert body.endswith(b"}\n") and body.count(b"HTTP/1.1") == 0  # one answer, then closed
+    assert json.loads(body)["request_id"] == headers["x-request-id"]
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-A: a\x00b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\n\r\n",
+        b"POST /healthz HTTP/1.1\r\nHost: test\r\nContent-Length: -1\r\n\r\n",
+        b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\n",
+    ],
+    ids=["nul-in-header", "no-host", "negative-length", "length-and-chunked"],
+)
+def test_requests_nginx_refuses_are_problems_and_close_the_connection(
+    fronted: Fronted, request_bytes: bytes
+) -> None:
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    _assert_nginx_problem(_raw(fronted.nginx.port, request_bytes + smuggled), 400)
+
+
+def test_answers_through_nginx_carry_the_hardening_headers_once(fronted: Fronted) -> None:
+    with fronted.client() as client:
+        responses = [
+            client.get("/healthz"),
+            client.get("/api/v1/nothing-here"),
+            client.get("/metrics"),
+            client.post(
+                "/api/v1/auth/login", content=b"x" * (2 << 20), headers={"Content-Type": "application/json"}
+            ),
+        ]
+    for response in responses:
+        for name, value in HARDENING.items():
+            assert response.headers.get_list(name) == [value], (response.url, name)
+        assert response.headers.get_list("Cache-Control") == ["no-store"]
+        assert len(response.headers.get_list("X-Request-ID")) == 1

@@ -12,9 +12,9 @@ from flask import Flask
 from sqlalchemy import text
 
 from config.settings import Settings
-from service import runtime
 from service.db import create_engine
 from service.resources import Api, AsyncResource
+from service.serving import runtime
 from tests.support.databases import Databases
 from tests.support.live import LiveServer
 

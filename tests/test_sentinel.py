@@ -14,8 +14,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from config.settings import Settings
-from service.redis import create_sync_redis
 from tests.factories import Account, logged_in_user
 from tests.support.live import LiveServer
 from tests.support.processes import wait_until
@@ -139,24 +137,3 @@ def test_a_logout_the_replicas_cannot_confirm_is_503_not_204(
         # Once the replica answers again the logout goes through.
         wait_until(lambda: client.post(LOGOUT, headers=account.auth).status_code in (204, 401), timeout=30)
         assert client.get(ME, headers=account.auth).status_code == 401
-
-
-def test_the_sync_client_follows_the_master_too(sentinel_cluster: SentinelCluster) -> None:
-    store = create_sync_redis(Settings(redis_url=sentinel_cluster.url, redis_socket_timeout=1.0))
-    try:
-        store.set("sync-probe", b"before")
-        assert store.info("replication")["role"] == "master"
-        wait_until(lambda: sentinel_cluster.replica.client().get("sync-probe") == "before", timeout=10)
-        sentinel_cluster.master.kill()
-
-        def written() -> bool:
-            try:
-                return bool(store.set("sync-probe", b"after"))
-            except Exception:
-                return False
-
-        wait_until(written, timeout=60)
-        assert store.get("sync-probe") == b"after"
-        assert store.info("server")["tcp_port"] == sentinel_cluster.replica.port
-    finally:
-        store.close()

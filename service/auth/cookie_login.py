@@ -17,7 +17,7 @@ from service.auth.credentials import check_credentials
 from service.auth.schemas import Credentials, CsrfToken
 from service.auth.sessions import ClientInfo, Principal, end_session, start_session
 from service.auth.tokens import is_id, new_id
-from service.runtime import Runtime
+from service.serving.runtime import Runtime
 from service.users.keys import Account, is_account_key
 
 

@@ -22,7 +22,7 @@ from flask_session.redis import RedisSessionInterface
 from flask_session.redis.redis import RedisSession
 
 from config.settings import Settings
-from service.bridge import BridgedRedis
+from service.redis import BridgedRedis
 
 COOKIE_RECORD_PREFIX = "auth:cookie:"
 

@@ -12,7 +12,7 @@ from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch
 from service.auth.schemas import Credentials
 from service.auth.sessions import ClientInfo, Principal, end_sessions
 from service.errors import Forbidden, Unauthorized
-from service.runtime import Runtime
+from service.serving.runtime import Runtime
 from service.users import accounts, repository
 from service.users.keys import Account
 from service.users.schemas import PasswordChange, could_be_username

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 from flask import g, request
 from flask import session as cookie_data
 
-from service import runtime
 from service.auth.cookie_login import cookie_principal
 from service.auth.sessions import ClientInfo, Principal, touch_session
 from service.auth.tokens import decode_token
 from service.errors import Forbidden, Unauthorized
+from service.serving import runtime
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 CSRF_HEADER = "X-CSRF-Token"

@@ -19,7 +19,7 @@ from service.auth.sessions import (
 )
 from service.auth.tokens import Claims, TokenType, decode_token, is_id, issue_token, new_id
 from service.errors import NotFound, Unauthorized
-from service.runtime import Runtime
+from service.serving.runtime import Runtime
 from service.users import accounts
 from service.users.keys import Account
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import runtime
 from service.auth import cookie_login, logins
 from service.auth.guard import client_info, principal
 from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair
 from service.resources import API, AsyncResource, operation
+from service.serving import runtime
 from service.users import accounts
 from service.users.schemas import UserCreate, UserPublic
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import url_for
 
-from service import runtime
 from service.auth.guard import principal
 from service.errors import NotFound
 from service.notes import repository
 from service.notes.schemas import NoteCreate, NoteListQuery, NotePage, NotePublic, NoteUpdate
 from service.resources import API, AsyncResource, operation
+from service.serving import runtime
 
 MISSING = {404: "There is no note 12."}
 

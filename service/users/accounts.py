@@ -8,7 +8,7 @@ imports ``service.auth``.
 from __future__ import annotations
 
 from service.errors import ValidationFailed
-from service.runtime import Runtime
+from service.serving.runtime import Runtime
 from service.users import repository
 from service.users.keys import Account, AccountGone
 from service.users.models import User

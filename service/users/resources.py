@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import runtime
 from service.auth import credentials
 from service.auth.guard import client_info, principal
 from service.resources import API, AsyncResource, operation
+from service.serving import runtime
 from service.users import accounts
 from service.users.schemas import PasswordChange, UserPublic
 

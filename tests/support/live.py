@@ -18,7 +18,7 @@ from hypercorn.config import Config
 
 from config.settings import Settings
 from service import create_app
-from service.asgi import ServiceAsgi
+from service.serving.app import ServiceAsgi
 from tests.support.processes import free_port, wait_until
 
 

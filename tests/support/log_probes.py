@@ -13,7 +13,7 @@ import warnings
 
 from config.settings import load_settings_or_exit
 from service import create_app
-from service.asgi import ServiceAsgi
+from service.serving.app import ServiceAsgi
 
 flask_app = create_app(load_settings_or_exit())
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
-import redis
 from flask import current_app
 from redis.asyncio import Redis
 
 from config.settings import Settings
 from service.auth.passwords import PasswordHasher
-from service.bridge import BridgedRedis
 from service.db import Database
-from service.redis import create_redis, create_sync_redis
+from service.redis import BridgedRedis, create_redis
 
 
 class Runtime:
@@ -30,12 +29,8 @@ class Runtime:
         self._db: Database | None = None
         self._redis: Redis | None = None
         self._passwords: PasswordHasher | None = None
-        # Flask-Session's client. On the loop (WSGI_MODE=loop) its calls go
-        # through the async pool; on WSGI threads it is a synchronous client,
-        # bound to no loop, connecting on first use.
-        self.session_redis: redis.Redis | BridgedRedis = (
-            BridgedRedis(lambda: self.redis) if settings.wsgi_mode == "loop" else create_sync_redis(settings)
-        )
+        # Flask-Session's client: its calls go through the bridge to the async pool.
+        self.session_redis = BridgedRedis(lambda: self.redis)
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -83,8 +78,9 @@ class Runtime:
 
 def current() -> Runtime:
     """The runtime of the app handling this request."""
-    return current_app.extensions["service.runtime"]
+    return cast(Runtime, current_app.extensions["service.runtime"])
 
 
 def settings() -> Settings:
-    return current_app.extensions["service.runtime"].settings
+    """The settings of the app handling this request."""
+    return current().settings

@@ -1,15 +1,10 @@
 """First come, first served: bounded resources handed out in the order callers asked.
 
-Pools that wake a waiter and let it compete with newcomers (redis-py's
-``BlockingConnectionPool`` on an ``asyncio.Condition``; SQLAlchemy's queue
-pool, which tries ``get_nowait`` before waiting on an ``asyncio.Queue``) are
-unfair under sustained load: a woken waiter that loses the race goes back to
-the end of the queue, again and again. At 512 connections the
-benchmark saw p99 at 8 times p50 and requests failing with 503 after waiting
-out the pool timeout while later ones went through. ``asyncio.Semaphore``
-hands each release to the longest waiter and lets no newcomer past a queue,
-so a semaphore with one slot per pooled connection, taken before the pool is
-asked, makes the pool's own wait never block.
+redis-py's and SQLAlchemy's pools let a newcomer take a freed connection
+ahead of the waiter woken for it, which under sustained load starves some
+requests into 503s (docs/performance.md, "FIFO pools"). ``asyncio.Semaphore``
+hands each release to the longest waiter, so one slot per pooled connection,
+taken before the pool is asked, keeps the pool's own wait from ever blocking.
 """
 
 from __future__ import annotations

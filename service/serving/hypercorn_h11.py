@@ -1,0 +1,69 @@
+"""Hypercorn's HTTP/1.1 protocol with problem+json refusals and reason phrases.
+
+Requests h11 cannot parse (a NUL in a header, no Host, a bad Content-Length,
+an oversized head) are refused by hypercorn before the app, with an empty
+400 or 431; and every status line goes out without its reason phrase. Both
+are fixed where hypercorn writes them, so those refusals read like every
+other answer of the service (docs/architecture.md, "Refusals").
+
+This module owns our override of hypercorn's internals, checked against
+hypercorn 0.18.0: ``H11Protocol._send_error_response(status_code)`` and
+``H11Protocol._send_h11_event(event)``, and the module global
+``hypercorn.protocol.H11Protocol`` its ``ProtocolWrapper`` instantiates; and
+of h11's, checked against h11 0.16.0: re-making a response event from
+headers it already validated (``_parsed=True``).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import h11
+import hypercorn.protocol
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.typing import H11SendableEvent
+
+from service import metrics
+from service.errors import closing_problem, title
+from service.request_ids import choose_request_id
+from service.serving.access_log import log_exchange
+from service.serving.headers import secured
+
+HYPERCORN_CHECKED = "0.18.0"
+H11_CHECKED = "0.16.0"
+_REASONS = {status.value: title(status.value).encode() for status in HTTPStatus}
+# The method of a request h11 could not parse, in the access log and metrics (nginx's "-").
+UNPARSED = "-"
+_DETAILS = {
+    400: "The request is not valid HTTP/1.1.",
+    431: "The request head is too large.",
+    501: "Transfer-Encoding must be chunked.",
+}
+
+
+class ProblemH11Protocol(H11Protocol):
+    """``H11Protocol`` whose own refusals are problem+json and whose status lines say their reason."""
+
+    async def _send_error_response(self, status_code: int) -> None:
+        request_id = choose_request_id(None)  # no request was parsed to carry one
+        headers, body = closing_problem(status_code, _DETAILS.get(status_code, ""), request_id)
+        headers = secured("", headers, request_id) + self.config.response_headers("h11")
+        await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+        log_exchange(UNPARSED, metrics.UNMATCHED, status_code, 0.0, request_id)
+
+    async def _send_h11_event(self, event: H11SendableEvent) -> None:
+        if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
+            reason = _REASONS.get(event.status_code, b"")
+            # _parsed: the headers were validated when hypercorn made the
+            # event; validating them again costs more than the rest of this.
+            event = type(event)(
+                status_code=event.status_code, headers=event.headers, reason=reason, _parsed=True
+            )
+        await super()._send_h11_event(event)
+
+
+def install() -> None:
+    """Make hypercorn serve HTTP/1.1 with ``ProblemH11Protocol`` (idempotent)."""
+    hypercorn.protocol.H11Protocol = ProblemH11Protocol  # type: ignore[attr-defined]
