@@ -59,8 +59,8 @@ stop-redis: ## stop the private redis-server that `make run` started
 clean: ## remove the virtualenv, var/ and the caches
 	rm -rf $(VENV) var .pytest_cache .mypy_cache
 
-# The tests run Debian's redis-server, headless chromium (tests/test_docs_page.py)
-# and nginx (tests/test_nginx.py) themselves, on free ports; the system services are not used.
+# The tests run Debian's redis-server, headless chromium (tests/api/test_docs_page.py)
+# and nginx (tests/deploy/test_nginx.py) themselves, on free ports; the system services are not used.
 ensure-test-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
@@ -71,14 +71,14 @@ ensure-test-packages:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-ensure-chromium: ## install Debian's chromium if missing (tests/test_docs_page.py)
+ensure-chromium: ## install Debian's chromium if missing (tests/api/test_docs_page.py)
 	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium with apt-get (for tests/test_docs_page.py)"; \
+	  echo "installing chromium with apt-get (for tests/api/test_docs_page.py)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-ensure-nginx: ## install Debian's nginx-light if missing (tests/test_nginx.py)
+ensure-nginx: ## install Debian's nginx-light if missing (tests/deploy/test_nginx.py)
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
-	  echo "installing nginx-light with apt-get (for tests/test_nginx.py)"; \
+	  echo "installing nginx-light with apt-get (for tests/deploy/test_nginx.py)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
 
 # The whole suite on PostgreSQL: each run creates its own databases (a

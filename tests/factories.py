@@ -46,3 +46,20 @@ def log_in(client: httpx.Client, account: Account) -> Account:
 
 def logged_in_user(client: httpx.Client) -> Account:
     return log_in(client, register(client))
+
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict:
+    """Check that ``response`` is the problem+json of ``status`` and return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert body["title"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert response.text.endswith("}\n")  # a curl user's prompt starts on a line of its own
+    assert response.reason_phrase == body["title"]
+    return body

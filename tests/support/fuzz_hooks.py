@@ -1,4 +1,4 @@
-"""Schemathesis hooks (SCHEMATHESIS_HOOKS) for tests/test_fuzz.py.
+"""Schemathesis hooks (SCHEMATHESIS_HOOKS) for tests/api/test_fuzz.py.
 
 * Every case is authenticated with a real bearer login. A provider rather
   than a fixed header: when the run itself revokes the token (logout,

@@ -1,4 +1,4 @@
-"""The service's app plus routes that make libraries, the loop and threads log, for tests/test_logs.py.
+"""The service's app plus routes that make libraries, the loop and threads log, for tests/unit/test_logs.py.
 
 ``python serve.py tests.support.log_probes:app`` serves it exactly as
 ``asgi:app`` is served (same adapter, same hypercorn workers).

@@ -10,23 +10,10 @@ import pytest
 from flask import Flask
 
 from service.resources import AsyncResource
+from tests.factories import assert_problem
 from tests.support.live import LiveServer
 
 LOGIN = "/api/v1/auth/login"
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["title"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    assert response.text.endswith("}\n")  # a curl user's prompt starts on a line of its own
-    assert response.reason_phrase == body["title"]
-    return body
 
 
 def test_status_lines_carry_their_reason_phrase(client: httpx.Client) -> None:

@@ -136,7 +136,7 @@ def test_the_shipped_redis_keeps_its_data_and_never_evicts() -> None:
     assert '"--appendonly", "yes"' in source
     assert '"--appendfsync", "always"' in source
     assert '"--maxmemory-policy", "noeviction"' in source
-    # docker-compose.yml starts Redis with config/redis.conf (tests/test_compose.py
+    # docker-compose.yml starts Redis with config/redis.conf (tests/deploy/test_compose.py
     # runs redis-server with it and reads the settings back).
     assert "./config/redis.conf:" in (ROOT / "docker-compose.yml").read_text()
     lines = (ROOT / "config/redis.conf").read_text().splitlines()

@@ -1,11 +1,11 @@
-"""How long a request takes to get its 503 when Redis or PostgreSQL fails, with the default timeouts.
+"""How long a request takes to get its 503 when Redis or PostgreSQL fails: a measurement, not a test.
 
 Cuts each dependency with the tests' fault proxy (refuse, reset, hang) and
 times GET /api/v1/users/me three times in a row (the first meets pooled
 connections, the next ones new connections). PostgreSQL rows need the machine's
 server at 127.0.0.1:5432 (or TEST_DATABASE_URL). Usage:
 
-    PYTHONPATH=. .venv/bin/python bench/fault_times.py
+    PYTHONPATH=. .venv/bin/python tests/support/fault_times.py
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ visible in the test report.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
-CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+from tests.support.processes import ROOT
+
+CONTRACT = ROOT / "docs" / "api.md"
 PLANNED = "> **Planned: not built yet.**"
 # A method and path in backticks at the start of a table cell, e.g. `GET /api/v1/notes?limit=20`.
 OPERATION = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)[^`]*`")

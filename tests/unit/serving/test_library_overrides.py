@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 from importlib.metadata import version
-from pathlib import Path
 from types import ModuleType
 
 import h11
@@ -23,8 +22,8 @@ from redis.asyncio.sentinel import Sentinel
 
 from service import redis as service_redis
 from service.serving import bridge, exchange, hypercorn_h11
+from tests.support.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 OWNERS = [
     ("asgiref", exchange, exchange.ASGIREF_CHECKED),
     ("Flask", bridge, bridge.FLASK_CHECKED),

@@ -15,11 +15,10 @@ import pytest
 from config.settings import Settings
 from service.redis import create_redis
 from tests.conftest import base_settings
-from tests.factories import logged_in_user, register
+from tests.factories import assert_problem, logged_in_user, register
 from tests.support.faults import FaultProxy
 from tests.support.live import LiveServer
 from tests.support.processes import migrate
-from tests.test_errors import assert_problem
 
 ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"

@@ -17,11 +17,10 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import base_settings
-from tests.factories import PASSWORD, logged_in_user, random_username
+from tests.factories import PASSWORD, assert_problem, logged_in_user, random_username
 from tests.support.faults import FaultProxy, postgres_database
 from tests.support.live import LiveServer
 from tests.support.processes import migrate
-from tests.test_errors import assert_problem
 
 ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-SERVICE = Path(__file__).resolve().parent.parent / "service"
+from tests.support.processes import ROOT
+
+SERVICE = ROOT / "service"
 # What each domain must never import, outside its resources.py.
 FORBIDDEN = {"users": ("service.auth",), "notes": ("service.auth",)}
 

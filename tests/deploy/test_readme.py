@@ -17,10 +17,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.processes import RedisServer
+from tests.support.processes import ROOT, RedisServer
 from tests.support.served import ServedProcess
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 DOCUMENTED_STATUS = re.compile(r"\s#\s*(\d{3})\b")
 
