@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from config.settings import Settings, load_settings
 from service.auth.cookie_store import register_cookie_records
@@ -26,8 +27,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         TRAP_HTTP_EXCEPTIONS=False,
         JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False
-    app.json.compact = True
+    provider = app.json
+    assert isinstance(provider, DefaultJSONProvider)
+    provider.sort_keys = False
+    provider.compact = True
     runtime = app.extensions["service.runtime"] = Runtime(settings)
     register_proxies(app, settings)
     register_cookie_records(app, settings, runtime.session_redis)

@@ -127,7 +127,7 @@ class AsyncResource(Resource):
         name = request.method.lower()
         if name == "head" and not hasattr(self, "head"):
             name = "get"
-        op, call = _prepared(type(self), name)
+        op, call = _prepared(type(self), name)  # type: ignore[arg-type]  # flask_restful is untyped
         result = call(self, *args, **kwargs)
         if isinstance(result, Response):
             return result

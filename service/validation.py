@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
@@ -50,7 +50,7 @@ def parse_query(model: type[Model]) -> Model:
     return _validate(model, request.args.to_dict())
 
 
-def _validate(model: type[Model], data: dict) -> Model:
+def _validate(model: type[Model], data: dict[str, Any]) -> Model:
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -38,7 +38,7 @@ class JsonSerializer(Serializer):
     def encode(self, record: ServerSideSession) -> bytes:
         return json.dumps(dict(record), separators=(",", ":")).encode()
 
-    def decode(self, serialized_data: bytes) -> dict | None:  # type: ignore[override]
+    def decode(self, serialized_data: bytes) -> dict[str, Any] | None:
         try:
             data = json.loads(serialized_data)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -83,7 +83,7 @@ class CookieRecordStore(RedisSessionInterface):
 
     def record_key(self, sid: str) -> str:
         """The Redis key of the record behind a cookie id."""
-        return self._get_store_id(sid)
+        return str(self._get_store_id(sid))
 
     def open_session(self, app: Flask, request: Request) -> ServerSideSession:
         if "HTTP_COOKIE" not in request.environ:
@@ -99,7 +99,7 @@ class CookieRecordStore(RedisSessionInterface):
         """
         if record:
             stored = getattr(record, "stored", True)
-            record.replaced_sid = record.sid if stored else None  # type: ignore[attr-defined]
+            record.replaced_sid = record.sid if stored else None
             record.sid = self._generate_sid(self.sid_length)
             record.modified = True
 

@@ -77,7 +77,8 @@ async def _from_cookie() -> Principal:
 
 def principal() -> Principal:
     """The authenticated caller; only inside an ``authenticated`` method."""
-    return g.principal
+    caller: Principal = g.principal
+    return caller
 
 
 def client_info() -> ClientInfo:

@@ -41,7 +41,7 @@ def epoch_key(username: str) -> str:
 async def read_epoch(redis: Redis, username: str) -> PasswordEpoch:
     """The epoch now; read it before reading the password hash."""
     key = epoch_key(username)
-    return PasswordEpoch(key, await redis.get(key) or "0")
+    return PasswordEpoch(key, str(await redis.get(key) or "0"))
 
 
 async def bump_epoch(redis: Redis, username: str) -> None:

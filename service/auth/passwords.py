@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import bcrypt
 
 from service.users.schemas import MAX_PASSWORD_BYTES
+
+T = TypeVar("T")
 
 
 class PasswordHasher:
@@ -55,7 +59,7 @@ class PasswordHasher:
         """Compute the dummy hash now rather than during someone's login."""
         await self._dummy()
 
-    async def _run(self, function, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
     def close(self) -> None:

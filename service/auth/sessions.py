@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -149,7 +150,7 @@ async def touch_session(redis: Redis, caller: Principal, *, seen_every: float) -
     """
     script = cached_script(redis, scripts.TOUCH)
     args = touch_args(caller.account, seen_every)
-    return await script(keys=[session_key(caller.session_id)], args=args) == 1
+    return bool(await script(keys=[session_key(caller.session_id)], args=args) == 1)
 
 
 def touch_args(account: Account, seen_every: float) -> list[str]:
@@ -167,7 +168,8 @@ async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, t
     """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
     script = cached_script(redis, scripts.ROTATE)
     keys = [session_key(claims.session_id), user_sessions_key(claims.account)]
-    args = [claims.account.redis_name, claims.token_id, new_refresh_id, _timestamp(utcnow()), ttl]
+    now = _timestamp(utcnow())
+    args: list[str | int] = [claims.account.redis_name, claims.token_id, new_refresh_id, now, ttl]
     outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
     if outcome is not Rotation.UNKNOWN:
         # A spent token, or a session ended for reuse, must stay so after a failover.
@@ -179,7 +181,7 @@ async def end_session(redis: Redis, *, account: Account, session_id: str) -> boo
     """Revoke every token of one of ``account``'s sessions, on every instance at once."""
     script = cached_script(redis, scripts.END_ONE)
     keys = [session_key(session_id), user_sessions_key(account)]
-    ended = await script(keys=keys, args=[account.redis_name, session_id]) == 1
+    ended = bool(await script(keys=keys, args=[account.redis_name, session_id]) == 1)
     # Acknowledged only once replicas hold it: a failover must not resurrect it.
     await wait_for_replicas(redis)
     return ended
@@ -196,12 +198,13 @@ async def end_sessions(redis: Redis, *, account: Account, keep: str = "") -> int
 async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:
     """``account``'s live sessions, oldest first; ids of expired ones are dropped from the index."""
     index = user_sessions_key(account)
-    session_ids = await redis.zrange(index, 0, -1)
+    session_ids = cast(list[str], await redis.zrange(index, 0, -1))  # decode_responses: str
     async with redis.pipeline(transaction=False) as pipe:
         for session_id in session_ids:
             pipe.hgetall(session_key(session_id))
         records = await pipe.execute()
-    live, gone = [], []
+    live: list[SessionRecord] = []
+    gone: list[str] = []
     for session_id, record in zip(session_ids, records, strict=True):
         if record.get("uid") != account.redis_name:
             gone.append(session_id)

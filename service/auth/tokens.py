@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import jwt
 
@@ -48,7 +48,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def is_id(value: object) -> bool:
+def is_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` has the form of an id from ``new_id``."""
     return isinstance(value, str) and _ID.match(value) is not None
 

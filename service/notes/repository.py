@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, String, Text, bindparam, delete, exists, insert, select, true, update
+from sqlalchemy import Select, String, Table, Text, bindparam, delete, exists, insert, select, true, update
 
 from service.db import Database
 from service.models import UTCDateTime, utcnow
@@ -25,7 +25,7 @@ from service.users.repository import CALLER, caller_params
 
 # Core statements on the table: given parameters, an ORM insert would become
 # a bulk insert of them.
-_NOTES = Note.__table__
+_NOTES: Table = Note.__table__  # type: ignore[assignment]  # declared models map to a Table
 _COLUMNS = (Note.id, Note.title, Note.body, Note.created_at, Note.updated_at)
 _OWNED = (Note.user_id == bindparam("caller_id")) & exists().where(CALLER)
 # The caller's account as a one-row table (none when it is gone), joined to
@@ -33,12 +33,12 @@ _OWNED = (Note.user_id == bindparam("caller_id")) & exists().where(CALLER)
 _ACCOUNT = select(User.id).where(CALLER).subquery("account")
 
 
-def _with_account(notes: Select) -> Select:
+def _with_account(notes: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
     found = notes.subquery("found")
     return select(found).select_from(_ACCOUNT.outerjoin(found, true())).order_by(found.c.id.desc())
 
 
-def _page(*, after_cursor: bool) -> Select:
+def _page(*, after_cursor: bool) -> Select[*tuple[Any, ...]]:
     query = select(*_COLUMNS).where(Note.user_id == bindparam("caller_id"))
     if after_cursor:
         query = query.where(Note.id < bindparam("before"))
@@ -74,7 +74,7 @@ _DELETE = delete(_NOTES).where(Note.id == bindparam("note_id"), _OWNED)
 def _update(fields: frozenset[str]) -> Any:
     # One statement per set of changed fields, built once: at most four sets
     # (NoteUpdate has two fields), so the cache stays tiny.
-    values = {field: bindparam(f"new_{field}") for field in sorted(fields)}
+    values: dict[str, Any] = {field: bindparam(f"new_{field}") for field in sorted(fields)}
     return (
         update(_NOTES)
         .where(Note.id == bindparam("note_id"), _OWNED)

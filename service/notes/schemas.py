@@ -20,10 +20,12 @@ Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE, pattern=NO_NUL,
 Body = Annotated[str, Field(max_length=MAX_BODY, pattern=NO_NUL, examples=["eggs, milk, bread"])]
 
 
-def _drop_defaults(schema: dict[str, Any]) -> None:
-    # PATCH fields are optional but never null: an absent field is unchanged.
+def _patch_schema(schema: dict[str, Any]) -> None:
+    # PATCH fields are optional but never null: an absent field is unchanged,
+    # and a patch that changes nothing is refused.
     for prop in schema.get("properties", {}).values():
         prop.pop("default", None)
+    schema["minProperties"] = 1
 
 
 class NoteCreate(BaseModel):
@@ -41,7 +43,7 @@ class NoteUpdate(BaseModel):
     model_config = ConfigDict(
         strict=True,
         extra="forbid",
-        json_schema_extra=lambda s: (_drop_defaults(s), s.update(minProperties=1)),
+        json_schema_extra=_patch_schema,
     )
 
     title: Title = None  # type: ignore[assignment]

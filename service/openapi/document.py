@@ -120,7 +120,8 @@ def _component_schemas(routes: list[Route]) -> dict[str, Any]:
         if route.op.returns is not None:
             models[(route.op.returns, "serialization")] = None
     _, definitions = models_json_schema(list(models), ref_template=REF)
-    return definitions.get("$defs", {})
+    found: dict[str, Any] = definitions.get("$defs", {})
+    return found
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -183,7 +184,7 @@ def _security(route: Route) -> list[dict[str, list[str]]]:
     op = route.op
     if op.auth == "none":
         return []
-    bearer = {"bearerAuth": []}
+    bearer: dict[str, list[str]] = {"bearerAuth": []}
     if op.auth == "bearer":
         return [bearer]
     cookie: dict[str, list[str]] = {"cookieSession": []}

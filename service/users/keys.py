@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from service.errors import Unauthorized
 
@@ -27,7 +28,7 @@ def new_account_key() -> str:
     return secrets.token_hex(ACCOUNT_KEY_LENGTH // 2)
 
 
-def is_account_key(value: object) -> bool:
+def is_account_key(value: object) -> TypeGuard[str]:
     """Whether ``value`` has the form of an account key."""
     return isinstance(value, str) and bool(_ACCOUNT_KEY.match(value))
 

@@ -7,6 +7,8 @@ the same id (another database, a restored backup) finds nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -57,7 +59,7 @@ async def find_login(db: Database, username: str) -> tuple[Account, str] | None:
     return None if row is None else (Account(row.id, row.account_key), row.password_hash)
 
 
-async def get_user(db: Database, account: Account) -> dict | None:
+async def get_user(db: Database, account: Account) -> dict[str, Any] | None:
     """The public fields of the account, or None when this database has no such account."""
     async with db.reader() as conn:
         row = (await conn.execute(_public_of_account, _params(account))).first()
