@@ -31,7 +31,7 @@ def enqueue(redis_url: str, *mails: Mail) -> None:
             for mail in mails:
                 await enqueue_mail(broker, mail)
         finally:
-            await broker.connection_pool.disconnect()
+            await broker.close()
 
     asyncio.run(run())
 

@@ -69,16 +69,25 @@ class MailBroker(RedisStreamBroker):
             socket_timeout=5.0,
             socket_connect_timeout=2.0,
         )
+        self.sentinel: Sentinel | None = None
         if sentinel:
             target = parse_sentinel_url(settings.redis_url)
+            self.sentinel = Sentinel(target.sentinels, sentinel_kwargs=timeouts)
             self.connection_pool = SentinelConnectionPool(  # type: ignore[assignment]  # used as a plain pool
                 target.service_name,
-                Sentinel(target.sentinels, sentinel_kwargs=timeouts),
+                self.sentinel,
                 db=target.db,
                 password=target.password,
                 **timeouts,
             )
         self.delayed_key = f"{settings.queue_name}:delayed"
+
+    async def close(self) -> None:
+        """Close every connection: to Redis, and to the sentinels when there are any."""
+        await self.connection_pool.disconnect()
+        if self.sentinel is not None:
+            for node in self.sentinel.sentinels:
+                await node.aclose()
 
     def _redis(self) -> Redis:
         return Redis(connection_pool=self.connection_pool)

@@ -12,24 +12,34 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from taskiq import TaskiqScheduler
 from taskiq.acks import AcknowledgeType
 from taskiq.api import run_receiver_task, run_scheduler_task
 from taskiq.schedule_sources import LabelScheduleSource
 
-from service.mail.queue import build_broker
+from service.mail.queue import MailBroker, build_broker
 from service.mail.settings import MailSettings
 
 log = logging.getLogger("service.mail")
 
 
 async def run_worker(
-    settings: MailSettings, stop: asyncio.Event | None = None, concurrency: int = 20
+    settings: MailSettings,
+    stop: asyncio.Event | None = None,
+    concurrency: int = 20,
+    add_tasks: Callable[[MailBroker], None] | None = None,
 ) -> None:
-    """Deliver queued mail until ``stop`` is set (or SIGTERM/SIGINT when run as a program)."""
+    """Deliver queued mail until ``stop`` is set (or SIGTERM/SIGINT when run as a program).
+
+    ``add_tasks`` registers more tasks on the broker first, e.g. a periodic one:
+    ``broker.task(task_name="events.prune", schedule=[{"cron": "17 * * * *"}])(prune)``.
+    """
     stop = stop or asyncio.Event()
     broker = build_broker(settings)
+    if add_tasks is not None:
+        add_tasks(broker)
     await broker.startup()
     scheduler = TaskiqScheduler(broker, sources=[LabelScheduleSource(broker)])
     target = settings.smtp
@@ -50,7 +60,7 @@ async def run_worker(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await broker.shutdown()
-        await broker.connection_pool.disconnect()
+        await broker.close()
         log.info("mail worker stopped")
 
 
