@@ -155,5 +155,5 @@ class MailSettings:
                 try:
                     values[field] = kind(environ[name])
                 except ValueError:
-                    raise ValueError(f"{name} must be a {kind.__name__}") from None
+                    raise ValueError(f"{name} must be a number, not {environ[name]!r}") from None
         return cls(**values).validated()  # type: ignore[arg-type]
