@@ -19,6 +19,10 @@ from service.mail.settings import MailSettings, SmtpTarget
 log = logging.getLogger("service.mail")
 
 
+class TemporaryFailure(Exception):
+    """The relay deferred the mail (a 4xx): worth another attempt later."""
+
+
 class PermanentFailure(Exception):
     """The relay refused the mail for good (a 5xx on the sender, the recipients or the data)."""
 
@@ -53,9 +57,11 @@ async def send_smtp(settings: MailSettings, target: SmtpTarget, message: EmailMe
             timeout=settings.smtp_timeout,
         )
     except aiosmtplib.SMTPRecipientsRefused as refused:
-        if all(error.code >= 500 for error in refused.recipients):
-            raise PermanentFailure(f"every recipient refused ({refused.recipients[0].code})") from None
-        raise
+        # Only the codes: the exception's own text lists the addresses.
+        codes = sorted({error.code for error in refused.recipients})
+        if all(code >= 500 for code in codes):
+            raise PermanentFailure(f"every recipient refused ({', '.join(map(str, codes))})") from None
+        raise TemporaryFailure(f"recipients deferred ({', '.join(map(str, codes))})") from None
     except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPDataError) as refused:
         if refused.code >= 500:
             raise PermanentFailure(f"refused with {refused.code}") from None

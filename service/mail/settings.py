@@ -84,9 +84,10 @@ class MailSettings:
     outbox_dir: Path = Path("var/outbox")
     queue_name: str = "mail"
     # Attempts in all, the first included; the delay doubles from base to max between them.
-    max_attempts: int = 8
-    retry_base_delay: float = 2.0
-    retry_max_delay: float = 300.0
+    # The defaults ride out about five hours of relay outage before a mail is given up.
+    max_attempts: int = 35
+    retry_base_delay: float = 5.0
+    retry_max_delay: float = 600.0
     smtp_timeout: float = 30.0
     # A mail a worker took and did not finish (it died) goes to another worker after this long.
     reclaim_after: float = 120.0
