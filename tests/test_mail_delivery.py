@@ -195,3 +195,31 @@ def test_without_smtp_url_development_writes_the_outbox_and_logs_the_link(
     assert isinstance(written, EmailMessage) and written["To"] == "ann@example.com"
     assert f"https://notes.test/verify-email?token={TOKEN}" in written.get_body(("plain",)).get_content()
     wait_until(lambda: mail.link is not None and mail.link in worker.log())
+
+
+def test_queued_mail_survives_a_redis_restart_and_the_worker_reconnects(
+    tmp_path: Path, start_worker: Callable[..., MailWorker]
+) -> None:
+    directory = tmp_path / "durable-redis"
+    directory.mkdir()
+    redis = RedisServer(directory)
+    redis.stop()
+    # As config/redis.conf runs it: every write on disk before it is acknowledged.
+    redis._command[redis._command.index("--appendonly") + 1] = "yes"
+    redis._command += ["--appendfsync", "always"]
+    redis.start()
+    sink = SmtpSink()
+    try:
+        enqueue(redis.url, password_changed_notice(SENDER, "first@example.com"))
+        redis.stop()
+        redis.start()
+        start_worker(REDIS_URL=redis.url, SMTP_URL=f"smtp://127.0.0.1:{sink.port}")
+        sink.wait_for(1)
+        redis.stop()  # under the running worker
+        redis.start()
+        enqueue(redis.url, password_changed_notice(SENDER, "second@example.com"))
+        received = sink.wait_for(2)
+    finally:
+        sink.stop()
+        redis.stop()
+    assert [mail.recipients for mail in received] == [["first@example.com"], ["second@example.com"]]
