@@ -1,0 +1,87 @@
+"""The mail worker: ``python -m service.mail.worker`` (settings from the environment).
+
+It runs taskiq's receiver on the mail queue, and taskiq's scheduler for the
+tasks that carry a ``schedule`` label (periodic jobs such as pruning). Every
+worker runs the scheduler, so a periodic job must be safe to run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from taskiq import TaskiqScheduler
+from taskiq.acks import AcknowledgeType
+from taskiq.api import run_receiver_task, run_scheduler_task
+from taskiq.schedule_sources import LabelScheduleSource
+
+from service.mail.queue import MailBroker, build_broker
+from service.mail.settings import MailSettings
+
+log = logging.getLogger("service.mail")
+
+
+async def run_worker(
+    settings: MailSettings,
+    stop: asyncio.Event | None = None,
+    concurrency: int = 20,
+    add_tasks: Callable[[MailBroker], None] | None = None,
+) -> None:
+    """Deliver queued mail until ``stop`` is set (or SIGTERM/SIGINT when run as a program).
+
+    ``add_tasks`` registers more tasks on the broker first, e.g. a periodic one:
+    ``broker.task(task_name="events.prune", schedule=[{"cron": "17 * * * *"}])(prune)``.
+    """
+    stop = stop or asyncio.Event()
+    broker = build_broker(settings)
+    if add_tasks is not None:
+        add_tasks(broker)
+    await broker.startup()
+    scheduler = TaskiqScheduler(broker, sources=[LabelScheduleSource(broker)])
+    target = settings.smtp
+    log.info("mail worker started: %s", repr(target) if target else f"outbox {settings.outbox_dir}")
+    tasks = [
+        # Acknowledged only once the attempt is over: a worker killed mid-send leaves the mail pending.
+        asyncio.create_task(
+            run_receiver_task(broker, max_async_tasks=concurrency, ack_time=AcknowledgeType.WHEN_EXECUTED)
+        ),
+        asyncio.create_task(run_scheduler_task(scheduler)),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await broker.shutdown()
+        await broker.close()
+        log.info("mail worker stopped")
+
+
+async def _main() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await run_worker(MailSettings.from_environ(), stop)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # taskiq logs each task's id at INFO; its DEBUG lines would show the mail (and its links).
+    logging.getLogger("taskiq").setLevel(logging.WARNING)
+    try:
+        asyncio.run(_main())
+    except ValueError as error:  # a setting refused: say which, without a traceback
+        print(f"mail worker: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
