@@ -10,6 +10,8 @@ the listed keys and accepts no header a forger could use to supply a key.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -59,6 +61,24 @@ def claims_bytes(claims: Mapping[str, Any]) -> bytes:
     return json.dumps(claims, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header, only to pick the key: ``jwt.decode`` then checks every segment strictly.
+
+    Parsing just this segment here, rather than with ``jwt.get_unverified_header``,
+    spares a second strict pass over the whole token (about 35 µs).
+    """
+    if not token.isascii():  # a JWS is base64url and dots; a lone surrogate would not even encode
+        raise jwt.DecodeError("The token is not base64url text.")
+    segment = token.partition(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode("utf-8"))
+    except (ValueError, binascii.Error):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise jwt.DecodeError("The token header is not base64url JSON.") from None
+    if not isinstance(header, dict):
+        raise jwt.DecodeError("The token header is not a JSON object.")
+    return header
+
+
 @dataclass(frozen=True)
 class TokenSigner:
     """Issues and verifies the deployment's JWTs: one key ring, one issuer, one audience."""
@@ -80,9 +100,7 @@ class TokenSigner:
 
     def verify(self, token: str, *, require: Iterable[str] = (), leeway: float = 0) -> dict[str, Any]:
         """The verified claims; a ``jwt.InvalidTokenError`` subclass for any defect."""
-        if not token.isascii():  # a JWS is base64url and dots; a lone surrogate would not even encode
-            raise jwt.DecodeError("The token is not base64url text.")
-        header = jwt.get_unverified_header(token)
+        header = _unverified_header(token)
         if not ALLOWED_HEADER.issuperset(header):
             raise TokenRejected("The token header has members this service never issues.")
         if header.get("alg") != self.ring.algorithm:
