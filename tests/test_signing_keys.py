@@ -134,6 +134,12 @@ def test_development_generates_one_private_key_and_keeps_it(tmp_path: Path) -> N
     assert stat.S_IMODE((key_dir / DEV_KEY_NAME).stat().st_mode) == 0o600
 
 
+def test_a_development_key_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    message = refusal("", production=False, key_dir=tmp_path / "file" / "var")
+    assert "cannot create" in message and "writable directory" in message
+
+
 RACER = """
 import sys, time
 from pathlib import Path

@@ -9,6 +9,7 @@ and keeps the old one until its last refresh token has expired. Each key's
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -215,21 +216,27 @@ def write_key_file(path: Path, private_key: PrivateKey) -> bool:
     into place: ``link`` fails if the name exists, so of several processes
     starting at once exactly one wins and no reader ever sees half a key.
     """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(_pem(private_key))
             file.flush()
             os.fsync(file.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise SigningKeyError(
+            f"SIGNING_KEYS: cannot create {path} ({reason}): use a writable directory "
+            "on a file system with hard links, or list existing keys"
+        ) from None
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # never created, or its directory is the problem
+            temporary.unlink()
+    return True
 
 
 def ensure_dev_key(key_dir: Path) -> Path:
@@ -253,13 +260,13 @@ def generate_signing_key(
     one algorithm.
     """
     old_paths = parse_signing_keys(current)
-    old = [load_signing_key(path) for path in old_paths]
-    kind = algorithm or (old[0].algorithm if old else "EdDSA")
+    old = KeyRing(tuple(load_signing_key(path) for path in old_paths)) if old_paths else None
+    kind = algorithm or (old.algorithm if old else "EdDSA")
     if kind not in ALGORITHMS:
         raise SigningKeyError(f"SIGNING_KEYS: unknown algorithm {kind!r}: use EdDSA or ES256")
-    if old and kind != old[0].algorithm:
+    if old and kind != old.algorithm:
         raise SigningKeyError(
-            f"SIGNING_KEYS holds {old[0].algorithm} keys; a new {kind} key cannot join them: "
+            f"SIGNING_KEYS holds {old.algorithm} keys; a new {kind} key cannot join them: "
             "one algorithm per deployment"
         )
     private_key = new_private_key(kind)
@@ -267,5 +274,4 @@ def generate_signing_key(
     path = key_dir / f"signing-key-{kind.lower()}-{kid[:12]}.pem"
     if not write_key_file(path, private_key):
         raise SigningKeyError(f"SIGNING_KEYS: {path} already exists; run the command again")
-    KeyRing((load_signing_key(path), *old))  # the new list must load as a whole
     return ",".join(str(p) for p in [path, *old_paths])
