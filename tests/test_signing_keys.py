@@ -17,10 +17,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from service.auth.key_rotation import generate_signing_key
 from service.auth.signing_keys import (
     DEV_KEY_NAME,
     SigningKeyError,
-    generate_signing_key,
     load_key_ring,
     load_signing_key,
     write_key_file,

@@ -9,18 +9,18 @@ and keeps the old one until its last refresh token has expired. Each key's
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+from service.auth.key_files import create_private_file
 
 Algorithm = Literal["EdDSA", "ES256"]
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -119,6 +119,7 @@ def _checked(private_key: Any, path: Path) -> tuple[Algorithm, PrivateKey]:
         return "EdDSA", private_key
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         if isinstance(private_key.curve, ec.SECP256R1):
+            _check_deterministic_ecdsa(private_key, path)
             return "ES256", private_key
         raise SigningKeyError(
             f"SIGNING_KEYS: {path} is an EC key on {private_key.curve.name}; ES256 needs P-256: {_FIX}"
@@ -126,6 +127,17 @@ def _checked(private_key: Any, path: Path) -> tuple[Algorithm, PrivateKey]:
     kinds = {rsa.RSAPrivateKey: "an RSA", ed448.Ed448PrivateKey: "an Ed448", dsa.DSAPrivateKey: "a DSA"}
     kind = next((name for cls, name in kinds.items() if isinstance(private_key, cls)), "another kind of")
     raise SigningKeyError(f"SIGNING_KEYS: {path} is {kind} key: {_FIX}")
+
+
+def _check_deterministic_ecdsa(private_key: ec.EllipticCurvePrivateKey, path: Path) -> None:
+    # Re-issuing an identical token needs RFC 6979 nonces: OpenSSL 3.2 or later.
+    try:
+        private_key.sign(b"probe", ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    except UnsupportedAlgorithm:
+        raise SigningKeyError(
+            f"SIGNING_KEYS: {path} is a P-256 key, but this OpenSSL cannot sign ES256 "
+            "deterministically (needs 3.2 or later): use Ed25519 keys"
+        ) from None
 
 
 def load_signing_key(path: Path) -> SigningKey:
@@ -197,9 +209,7 @@ def load_key_ring(
 
 def _pem(private_key: PrivateKey) -> bytes:
     return private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
@@ -210,33 +220,15 @@ def new_private_key(algorithm: Algorithm) -> PrivateKey:
 
 
 def write_key_file(path: Path, private_key: PrivateKey) -> bool:
-    """Create ``path`` (mode 0600) holding the key unless it exists; True if this call created it.
-
-    The key is written whole to a private temporary file and then hard-linked
-    into place: ``link`` fails if the name exists, so of several processes
-    starting at once exactly one wins and no reader ever sees half a key.
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    """Create ``path`` (mode 0600) with the key unless it exists; True if this call created it."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(_pem(private_key))
-            file.flush()
-            os.fsync(file.fileno())
-        os.link(temporary, path)
-    except FileExistsError:
-        return False
+        return create_private_file(path, _pem(private_key))
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise SigningKeyError(
             f"SIGNING_KEYS: cannot create {path} ({reason}): use a writable directory "
             "on a file system with hard links, or list existing keys"
         ) from None
-    finally:
-        with contextlib.suppress(OSError):  # never created, or its directory is the problem
-            temporary.unlink()
-    return True
 
 
 def ensure_dev_key(key_dir: Path) -> Path:
@@ -245,33 +237,3 @@ def ensure_dev_key(key_dir: Path) -> Path:
     if not path.exists():
         write_key_file(path, ed25519.Ed25519PrivateKey.generate())
     return path
-
-
-def generate_signing_key(
-    key_dir: Path,
-    *,
-    current: str = "",
-    algorithm: Algorithm | None = None,
-) -> str:
-    """Write a new key under ``key_dir`` and return SIGNING_KEYS with it first, then ``current``.
-
-    The algorithm defaults to that of the current keys (EdDSA when there are
-    none); asking for another one is refused, since one deployment verifies
-    one algorithm.
-    """
-    old_paths = parse_signing_keys(current)
-    old = KeyRing(tuple(load_signing_key(path) for path in old_paths)) if old_paths else None
-    kind = algorithm or (old.algorithm if old else "EdDSA")
-    if kind not in ALGORITHMS:
-        raise SigningKeyError(f"SIGNING_KEYS: unknown algorithm {kind!r}: use EdDSA or ES256")
-    if old and kind != old.algorithm:
-        raise SigningKeyError(
-            f"SIGNING_KEYS holds {old.algorithm} keys; a new {kind} key cannot join them: "
-            "one algorithm per deployment"
-        )
-    private_key = new_private_key(kind)
-    kid = thumbprint(public_jwk_members(private_key.public_key()))
-    path = key_dir / f"signing-key-{kind.lower()}-{kid[:12]}.pem"
-    if not write_key_file(path, private_key):
-        raise SigningKeyError(f"SIGNING_KEYS: {path} already exists; run the command again")
-    return ",".join(str(p) for p in [path, *old_paths])
