@@ -167,6 +167,13 @@ def test_issuer_and_audience_are_required_and_checked(signer: TokenSigner) -> No
         signer.verify(jwt.encode(listed, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid}))
 
 
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", ["1900000000", 1900000000.5, True])
+def test_time_claims_that_are_not_integers_are_refused(signer: TokenSigner, name: str, value: object) -> None:
+    with pytest.raises(jwt.InvalidTokenError):  # signed by our own key: the type is still checked
+        signer.verify(signer.sign(claims(**{name: value})))
+
+
 def test_expired_and_malformed_tokens_are_invalid(signer: TokenSigner) -> None:
     with pytest.raises(jwt.ExpiredSignatureError):
         signer.verify(signer.sign(claims(exp=int(time.time()) - 1)))

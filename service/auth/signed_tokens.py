@@ -29,6 +29,7 @@ HEADER_TYPE = "JWT"
 # crit, b64, ...) would only come from someone else, so it is refused.
 ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat")
+TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
 class TokenRejected(jwt.InvalidTokenError):
@@ -120,4 +121,9 @@ class TokenSigner:
             leeway=leeway,
             options={"require": [*REQUIRED_CLAIMS, *require], "strict_aud": True},
         )
+        # PyJWT takes int("1900000000") for exp; whoever caches or compares
+        # the claims next would fail on the string, so only integers pass.
+        for name in TIME_CLAIMS:
+            if name in claims and (type(claims[name]) is not int):
+                raise TokenRejected(f"The token's {name} is not an integer.")
         return claims
