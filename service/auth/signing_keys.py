@@ -44,7 +44,7 @@ class SigningKey:
     path: Path
     algorithm: Algorithm
     private_key: PrivateKey = field(repr=False)
-    # Kept, not derived per call: deriving it is a scalar multiplication (~40 µs).
+    # Kept, not derived per verification: deriving it is a scalar multiplication.
     public_key: PublicKey
     kid: str
     jwk: dict[str, str]
