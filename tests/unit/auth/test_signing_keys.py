@@ -25,8 +25,7 @@ from service.auth.signing_keys import (
     load_signing_key,
     write_key_file,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.processes import ROOT
 
 
 def write_pem(path: Path, private_key: object, *, password: bytes | None = None) -> Path:

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.auth.key_rotation import generate_signing_key
 from service.auth.signed_tokens import DeterministicES256, TokenRejected, TokenSigner
 from service.auth.signing_keys import Algorithm, KeyRing, load_key_ring
+from tests.support.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ISSUER, AUDIENCE = "https://notes.example", "notes-api"
 
 
