@@ -60,21 +60,21 @@ def issue_token(
         "iat": issued,
         "exp": claims.expires_at,
     }
-    return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM), claims
+    return jwt.encode(payload, settings.secret_key.get_secret_value(), algorithm=ALGORITHM), claims
 
 
 def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Claims:
     """Verify signature, expiry, required claims and type; 401 on any failure."""
-    payload = _verified.get(settings.secret_key, token, time.time())
+    payload = _verified.get(settings.secret_key.get_secret_value(), token, time.time())
     try:
         if payload is None:
             payload = jwt.decode(
                 token,
-                settings.secret_key,
+                settings.secret_key.get_secret_value(),
                 algorithms=[ALGORITHM],
                 options={"require": REQUIRED_CLAIMS},
             )
-            _verified.put(settings.secret_key, token, payload)
+            _verified.put(settings.secret_key.get_secret_value(), token, payload)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired.") from None
     except jwt.InvalidTokenError:
