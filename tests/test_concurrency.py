@@ -34,7 +34,6 @@ def test_hundreds_of_concurrent_authenticated_requests_share_one_engine_and_pool
         db_pool_size=4,
         db_max_overflow=0,
         db_pool_timeout=60.0,
-        wsgi_threads=32,
     )
     with httpx.Client(base_url=server.url) as client:
         account = logged_in_user(client)
