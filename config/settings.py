@@ -244,7 +244,8 @@ class _Environment(EnvSettingsSource):
         super().__init__(settings_cls)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name.lower(): value for name, value in self._environ.items()}
+        # Upper-case names only, as documented; an empty value means unset.
+        return {name.lower(): value for name, value in self._environ.items() if name.isupper() and value}
 
 
 def _describe(error: ErrorDetails) -> str:

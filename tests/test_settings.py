@@ -144,3 +144,9 @@ def test_keywords_build_settings_without_reading_the_environment(monkeypatch: py
     assert Settings.from_env().port == 9999
     with pytest.raises(SettingsError, match="WSGI_MODE is not a setting"):
         Settings(wsgi_mode="loop")  # type: ignore[call-arg]
+
+
+def test_an_empty_variable_means_the_default() -> None:
+    # docker-compose's ${NAME:-} passes an empty value for an unset one.
+    settings = Settings.from_env({"PORT": "", "WORKERS": "", "DATABASE_URL": ""})
+    assert (settings.port, settings.workers, settings.is_sqlite) == (8000, 1, True)
