@@ -60,7 +60,10 @@ def me():  # type: ignore[no-untyped-def]
         return _unauthorized("no bearer token")
     try:
         claims = jwt.decode(
-            token, settings.secret_key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+            token,
+            settings.secret_key.get_secret_value(),
+            algorithms=[ALGORITHM],
+            options={"require": REQUIRED_CLAIMS},
         )
     except jwt.InvalidTokenError:
         return _unauthorized("bad token")

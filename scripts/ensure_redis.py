@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config.redis_url import is_sentinel_url
-from config.settings import Settings, load_settings_or_exit
+from config.settings import Settings, load_settings_or_exit, mask_password
 from service.redis import create_redis
 
 VAR = Path(__file__).resolve().parent.parent / "var"
@@ -43,25 +43,28 @@ async def _ping_master(settings: Settings) -> None:
 
 def main() -> int:
     settings = load_settings_or_exit()
-    url = settings.redis_url
+    url, shown = settings.redis_url, mask_password(settings.redis_url)
     if is_sentinel_url(url):
         # Sentinel-managed Redis is never started here: only checked.
         try:
             asyncio.run(_ping_master(settings))
         except RedisError as error:
-            print(f"redis: the Sentinel master at {url} does not answer: {error}", file=sys.stderr)
+            print(
+                f"redis: the Sentinel master at {shown} does not answer ({type(error).__name__})",
+                file=sys.stderr,
+            )
             return 1
-        print(f"redis: using the Sentinel-managed master at {url}")
+        print(f"redis: using the Sentinel-managed master at {shown}")
         return 0
     if answers(url):
-        print(f"redis: using the server at {url}")
+        print(f"redis: using the server at {shown}")
         return 0
     connection = redis.connection.parse_url(url)
     host, port = connection.get("host", "127.0.0.1"), int(connection.get("port", 6379))
     binary = shutil.which("redis-server")
     if host not in LOCAL_HOSTS or binary is None:
         print(
-            f"redis: nothing answers at {url}. Start one (e.g. 'apt-get install redis-server' "
+            f"redis: nothing answers at {shown}. Start one (e.g. 'apt-get install redis-server' "
             "or 'docker run -p 6379:6379 redis:7') or set REDIS_URL to a Redis that runs.",
             file=sys.stderr,
         )
@@ -89,7 +92,9 @@ def main() -> int:
             )
             return 0
         time.sleep(0.1)
-    print(f"redis: started redis-server but it does not answer at {url}; see var/redis.log", file=sys.stderr)
+    print(
+        f"redis: started redis-server but it does not answer at {shown}; see var/redis.log", file=sys.stderr
+    )
     return 1
 
 

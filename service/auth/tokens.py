@@ -74,17 +74,17 @@ def issue_token(
         "iat": issued,
         "exp": claims.expires_at,
     }
-    return jwt.encode(payload, settings.secret_key, algorithm=ALGORITHM), claims
+    return jwt.encode(payload, settings.secret_key.get_secret_value(), algorithm=ALGORITHM), claims
 
 
 def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Claims:
     """Verify signature, expiry, every claim's type and shape, and the token type; 401 on any failure."""
-    claims = _verified.get(settings.secret_key, token, time.time())
+    claims = _verified.get(settings.secret_key.get_secret_value(), token, time.time())
     if claims is None:
         try:
             payload = jwt.decode(
                 token,
-                settings.secret_key,
+                settings.secret_key.get_secret_value(),
                 algorithms=[ALGORITHM],
                 options={"require": REQUIRED_CLAIMS},
             )
@@ -95,7 +95,7 @@ def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Cl
         claims = _claims(payload)
         if claims is None:
             raise Unauthorized("The token is not valid.")
-        _verified.put(settings.secret_key, token, claims)
+        _verified.put(settings.secret_key.get_secret_value(), token, claims)
     if claims.token_type != token_type:
         raise Unauthorized(f"This endpoint needs a token of type {token_type!r}.")
     return claims

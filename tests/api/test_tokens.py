@@ -24,7 +24,7 @@ def forge(server: LiveServer, token: str, **changes: object) -> str:
     claims = jwt.decode(token, options={"verify_signature": False})
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, server.settings.secret_key, algorithm=ALGORITHM)
+    return jwt.encode(claims, server.settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
 
 
 def assert_refused(response: httpx.Response) -> None:
@@ -71,7 +71,7 @@ def test_other_algorithms_are_refused(client: httpx.Client, server: LiveServer) 
     account = logged_in_user(client)
     claims = jwt.decode(account.access_token, options={"verify_signature": False})
     for algorithm in ("HS512", "none"):
-        key = None if algorithm == "none" else server.settings.secret_key
+        key = None if algorithm == "none" else server.settings.secret_key.get_secret_value()
         token = jwt.encode(claims, key, algorithm=algorithm)
         assert_refused(client.get(ME, headers={"Authorization": f"Bearer {token}"}))
 
@@ -100,7 +100,9 @@ def _signed(server: LiveServer, claims: dict[str, object]) -> str:
     header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
     body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
     signing_input = header + b"." + body
-    signature = hmac.new(server.settings.secret_key.encode(), signing_input, hashlib.sha256).digest()
+    signature = hmac.new(
+        server.settings.secret_key.get_secret_value().encode(), signing_input, hashlib.sha256
+    ).digest()
     return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
 
 

@@ -97,7 +97,7 @@ def test_every_file_it_uses_exists_and_secrets_stay_out_of_git() -> None:
 
 def test_the_app_environment_is_valid_settings() -> None:
     environment = SERVICES["app"]["environment"]
-    fields = {name.upper() for name in Settings.__dataclass_fields__}
+    fields = {name.upper() for name in Settings.model_fields}
     assert set(environment) <= fields, "an environment variable the settings do not read"
     env = _example_env()
     values = {name: _interpolate(str(value), env) for name, value in environment.items()}

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.support.processes import free_port, wait_until
-from tests.support.served import ServedProcess
+from tests.support.served import ServedProcess, run_serve
 
 CONNECTIONS = 200
 
@@ -78,16 +78,21 @@ def test_workers_stop_when_the_master_is_killed(serve_process: Callable[..., Ser
     assert served.logs().count("pools closed") == 2  # a graceful stop, not a crash
 
 
-def test_a_port_held_by_another_program_fails_the_start(serve_process: Callable[..., ServedProcess]) -> None:
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_a_port_held_by_another_program_fails_the_start_in_one_line(reuse_port: bool) -> None:
     port = free_port()
     with socket.socket() as squatter:
+        # Even a squatter with SO_REUSEPORT (which the workers' binds would
+        # share connections with) is found before any worker starts.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, int(reuse_port))
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        # Without SO_REUSEPORT on the squatter's socket the workers' binds
-        # fail, instead of sharing its connections.
-        with pytest.raises(RuntimeError, match="exited with 1") as failure:
-            serve_process(workers=2, port=port)
-    assert "Address already in use" in str(failure.value)
+        result = run_serve({"PORT": str(port), "WORKERS": "2"})
+    assert result.returncode == 2
+    assert [json.loads(line)["message"] for line in result.stderr.splitlines()] == [
+        f"cannot start: PORT {port} on 127.0.0.1 is already in use (another server?): "
+        "stop that one or set PORT to a free port"
+    ]
 
 
 def _connect_at_once(port: int, count: int) -> list[socket.socket]:

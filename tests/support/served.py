@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from config.settings import Settings
 from tests.support.processes import ROOT, free_port, migrate, wait_until
 
 
@@ -76,6 +77,19 @@ class ServedProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def run_serve(environ: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python serve.py`` run to its end with these settings over the defaults (none from this shell)."""
+    settings = {name for name in os.environ if name.lower() in Settings.model_fields}
+    return subprocess.run(
+        [sys.executable, "serve.py"],
+        cwd=ROOT,
+        env={name: value for name, value in os.environ.items() if name not in settings} | environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

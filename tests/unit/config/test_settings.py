@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def test_the_server_refuses_to_start_with_one_line_saying_what_to_set() -> None:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("configuration error: SECRET_KEY must be set")
+    assert json.loads(lines[0])["message"].startswith("configuration error: SECRET_KEY must be set")
 
 
 def test_login_and_session_limits_come_from_the_environment_and_must_be_positive() -> None:
@@ -101,3 +102,52 @@ def test_login_and_session_limits_come_from_the_environment_and_must_be_positive
     for name in environ:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({**environ, name: "0"})
+
+
+def test_no_repr_shows_the_secret_key_or_a_password_in_a_url() -> None:
+    urls = {
+        "DATABASE_URL": "postgresql+asyncpg://app:db-pass@db/app",
+        "REDIS_URL": "redis+sentinel://:redis-pass@s1:26379,s2/mymaster",
+    }
+    settings = Settings.from_env({"SECRET_KEY": STRONG, **urls})
+    shown = [repr(settings), str(settings), repr(settings.model_dump()), repr(settings.database_url)]
+    shown += [repr(settings.redis_url), repr(settings.secret_key), str(settings.secret_key)]
+    for text in shown:
+        assert "db-pass" not in text and "redis-pass" not in text and STRONG not in text
+    assert "postgresql+asyncpg://app:***@db/app" in repr(settings)
+    # The code that connects and signs gets the whole values.
+    assert (settings.database_url, settings.redis_url) == (urls["DATABASE_URL"], urls["REDIS_URL"])
+    assert settings.secret_key.get_secret_value() == STRONG
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"WORKERS": "two"}, "WORKERS must be a whole number, not 'two'"),
+        ({"GRACEFUL_TIMEOUT": "soon"}, "GRACEFUL_TIMEOUT must be a number, not 'soon'"),
+        ({"DB_POOL_PRE_PING": "maybe"}, "DB_POOL_PRE_PING must be true or false, not 'maybe'"),
+        ({"PORT": "99999"}, "PORT must be between 1 and 65535"),
+        ({"LOGIN_WINDOW": "0"}, "LOGIN_WINDOW must be a positive number"),
+        ({"WORKER_CLASS": "gevent"}, "WORKER_CLASS must be one of 'asyncio', 'uvloop', not 'gevent'"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'loud'"),
+        ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL must start with redis://, rediss://, unix://"),
+    ],
+)
+def test_each_error_reads_as_a_sentence(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(environ)
+    assert str(error.value).startswith(message)
+
+
+def test_keywords_build_settings_without_reading_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9999")
+    assert Settings(workers=3).port == 8000
+    assert Settings.from_env().port == 9999
+    with pytest.raises(SettingsError, match="WSGI_MODE is not a setting"):
+        Settings(wsgi_mode="loop")  # type: ignore[call-arg]
+
+
+def test_an_empty_variable_means_the_default() -> None:
+    # docker-compose's ${NAME:-} passes an empty value for an unset one.
+    settings = Settings.from_env({"PORT": "", "WORKERS": "", "DATABASE_URL": ""})
+    assert (settings.port, settings.workers, settings.is_sqlite) == (8000, 1, True)

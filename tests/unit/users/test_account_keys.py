@@ -126,7 +126,7 @@ def test_a_token_without_the_account_key_is_not_valid(client: httpx.Client, serv
     assert set(payload) >= {"sub", "sid", "ak"}
     assert client.get(ME, headers=account.auth).status_code == 200
     for claims in ({k: v for k, v in payload.items() if k != "ak"}, payload | {"ak": "1" * 31}):
-        token = jwt.encode(claims, server.settings.secret_key, algorithm="HS256")
+        token = jwt.encode(claims, server.settings.secret_key.get_secret_value(), algorithm="HS256")
         response = client.get(ME, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
         assert response.json()["detail"] == "The token is not valid."
