@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     provider.compact = True
     runtime = app.extensions["service.runtime"] = Runtime(settings)
     register_proxies(app, settings)
-    register_cookie_records(app, settings, runtime.session_redis)
+    register_cookie_records(app, settings, runtime.cookie_record_redis)
     register_error_handlers(app)
     register_routes(app)
     return app

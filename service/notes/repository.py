@@ -88,7 +88,7 @@ async def create_note(
 ) -> dict[str, Any]:
     """Insert a note for the account and return it as stored; 401 when the account is gone."""
     values = caller_params(user_id, account_key) | {"new_title": title, "new_body": body, "now": utcnow()}
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         row = (await unit.execute(_CREATE, values)).first()
     if row is None:
         raise AccountGone()
@@ -137,7 +137,7 @@ async def update_note(
     """Apply ``changes`` to the account's note; None when there is no such note."""
     values = caller_params(user_id, account_key) | {"note_id": note_id, "now": utcnow()}
     values |= {f"new_{field}": value for field, value in changes.items()}
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         row = (await unit.execute(_update(frozenset(changes)), values)).first()
     return None if row is None else row._asdict()
 
@@ -145,6 +145,6 @@ async def update_note(
 async def delete_note(db: Database, *, user_id: int, account_key: str, note_id: int) -> bool:
     """Delete the account's note; False when there was no such note."""
     values = caller_params(user_id, account_key) | {"note_id": note_id}
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         result = await unit.execute(_DELETE, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -45,7 +45,7 @@ async def create_user(db: Database, *, username: str, password_hash: str) -> Use
     """Insert a user with a fresh account key; 409 when the name is taken in any letter case."""
     user = User(username=username, password_hash=password_hash)
     try:
-        async with db.session() as unit:
+        async with db.unit_of_work() as unit:
             unit.add(user)
     except IntegrityError:
         raise Conflict(f"The username {username!r} is taken.") from None
@@ -76,7 +76,7 @@ async def find_password(db: Database, account: Account) -> tuple[str, str] | Non
 async def set_password_hash(db: Database, account: Account, password_hash: str) -> bool:
     """Store a new password hash for the account; False when there is no such account."""
     values = _params(account) | {"new_hash": password_hash}
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         result = await unit.execute(_set_password, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
