@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
 import httpx
+import pytest
 
+from service.logs import JsonFormatter
 from tests.factories import PASSWORD, Account, assert_problem, log_in, logged_in_user, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
@@ -139,3 +143,23 @@ def test_bad_queries_are_422_and_no_credentials_401(client: httpx.Client) -> Non
     for params in ({"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"cursor": "not-a-cursor"}):
         assert_problem(client.get(EVENTS, headers=account.auth, params=params), 422)
     assert_problem(client.get(EVENTS), 401)
+
+
+def test_events_go_to_the_json_log_without_secrets(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.events")
+    account = register(client)
+    log_in(client, account)
+    change = {"current_password": PASSWORD, "new_password": "another password"}
+    assert client.put("/api/v1/users/me/password", json=change, headers=account.auth).status_code == 204
+    lines = [
+        json.loads(JsonFormatter().format(record))
+        for record in caplog.records
+        if record.name == "service.events" and getattr(record, "fields", {}).get("user_id") == account.id
+    ]
+    assert [line["event"] for line in lines] == ["login", "password_changed"]
+    assert all(line["ip"] == "127.0.0.1" and line["session_id"] for line in lines)
+    text = json.dumps(lines)
+    for secret in (account.access_token, account.refresh_token, PASSWORD, "another password"):
+        assert secret not in text
