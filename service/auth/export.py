@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -79,7 +79,10 @@ def _document(
     log.info("export of user %d sent", caller.user_id)
 
 
-def _array(first: list[dict[str, Any]] | None, fetch: Any) -> Iterator[bytes]:
+Rows = list[dict[str, Any]]
+
+
+def _array(first: Rows | None, fetch: Callable[[int | None], Rows]) -> Iterator[bytes]:
     """The comma-separated members of one array, a chunk at a time, fetched as they are sent."""
     chunk = fetch(None) if first is None else first
     separator = b""
