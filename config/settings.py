@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # Where prometheus_client's multiprocess mode keeps each worker's values;
     # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
     prometheus_multiproc_dir: str = ""
+    # Security events (issue 17): kept this many days, then pruned by the
+    # worker's scheduled job or `python -m service prune-events`.
+    event_retention_days: Positive = 90
 
     def __init__(self, **values: Any) -> None:
         try:

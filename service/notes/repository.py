@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, String, Table, Text, bindparam, delete, exists, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import Database
 from service.models import UTCDateTime, utcnow
@@ -148,3 +149,12 @@ async def delete_note(db: Database, *, user_id: int, account_key: str, note_id: 
     async with db.unit_of_work() as unit:
         result = await unit.execute(_DELETE, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_DELETE_ALL = delete(_NOTES).where(_OWNED).execution_options(synchronize_session=False)
+
+
+async def delete_all_notes(unit: AsyncSession, *, user_id: int, account_key: str) -> int:
+    """Delete every note of the account in the caller's unit of work (an account deletion's); how many."""
+    result = await unit.execute(_DELETE_ALL, caller_params(user_id, account_key))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -78,3 +78,11 @@ class PasswordChange(BaseModel):
     def _password_rules(cls, password: str) -> str:
         check_password_bytes(password)
         return password
+
+
+class AccountDeletion(BaseModel):
+    """The confirmation an account deletion needs: the current password."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    current_password: str = Field(max_length=1024)
