@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import service.auth.events  # registers the tables (security_events)
 import service.notes.models
 import service.users.models  # noqa: F401
-from config.settings import load_settings
+from config.settings import load_settings_or_exit
 from service.models import Base
 
 config = context.config
@@ -23,7 +23,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 def database_url() -> str:
     # Tests pass their own URL; everyone else gets DATABASE_URL.
-    return config.attributes.get("database_url") or load_settings().database_url
+    return config.attributes.get("database_url") or load_settings_or_exit().database_url
 
 
 def _ensure_sqlite_directory(url: str) -> None:
