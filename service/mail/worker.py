@@ -1,4 +1,4 @@
-"""The mail worker: ``python -m service.mail.worker`` (settings from the environment).
+"""The mail worker: ``python -m service.mail.worker`` (the service's settings, config/settings.py).
 
 It runs taskiq's receiver on the mail queue, and taskiq's scheduler for the
 tasks that carry a ``schedule`` label (periodic jobs such as pruning). Every
@@ -19,6 +19,7 @@ from taskiq.acks import AcknowledgeType
 from taskiq.api import run_receiver_task, run_scheduler_task
 from taskiq.schedule_sources import LabelScheduleSource
 
+from config.settings import load_settings_or_exit
 from service.mail.queue import MailBroker, build_broker
 from service.mail.settings import MailSettings
 
@@ -64,20 +65,21 @@ async def run_worker(
         log.info("mail worker stopped")
 
 
-async def _main() -> None:
+async def _main(settings: MailSettings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await run_worker(MailSettings.from_environ(), stop)
+    await run_worker(settings, stop)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # taskiq logs each task's id at INFO; its DEBUG lines would show the mail (and its links).
     logging.getLogger("taskiq").setLevel(logging.WARNING)
+    service_settings = load_settings_or_exit()  # a bad setting: one line on stderr, status 2
     try:
-        asyncio.run(_main())
+        asyncio.run(_main(MailSettings.from_settings(service_settings).validated()))
     except ValueError as error:  # a setting refused: say which, without a traceback
         print(f"mail worker: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -110,6 +110,7 @@ def serve_process(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Serv
             "PORT": str(free_port()),
             "WORKERS": "1",
             "BCRYPT_ROUNDS": "4",
+            "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
         } | {key.upper(): str(value) for key, value in overrides.items()}
         served = ServedProcess(environ, tmp_path / f"served-{number}.log")
         started.append(served)
