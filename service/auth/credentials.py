@@ -7,13 +7,13 @@ session that outlives it (see password_epochs).
 
 from __future__ import annotations
 
-from service.auth import limits
+from service.auth import limits, mailing
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch
 from service.auth.schemas import Credentials
 from service.auth.sessions import ClientInfo, Principal, end_sessions
 from service.errors import Forbidden, Unauthorized
 from service.serving.runtime import Runtime
-from service.users import accounts, repository
+from service.users import accounts, addresses, repository
 from service.users.keys import Account
 from service.users.schemas import PasswordChange, could_be_username
 
@@ -48,3 +48,6 @@ async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, 
     await accounts.set_password(rt, caller.account, username=username, new_password=form.new_password)
     await bump_epoch(rt.redis, username)  # after the new hash, before ending sessions: see password_epochs
     await end_sessions(rt.redis, account=caller.account, keep=caller.session_id)
+    record = await addresses.record_of(rt.db, caller.account)  # issue 16: the notice
+    if record is not None:
+        await mailing.notify_password_changed(rt, record)

@@ -37,6 +37,8 @@ from service.mail.settings import MailSettings
 log = logging.getLogger("service.mail")
 
 DELIVER_TASK = "mail.deliver"
+# Takes a mail and sends nothing: a forgot-password miss queues one, so it costs what a hit costs.
+DISCARD_TASK = "mail.discard"
 NOT_BEFORE = "not_before"  # label: epoch seconds before which the message waits in the delayed set
 
 # Moves due retries to the stream in one step: never both places, never neither.
@@ -174,16 +176,20 @@ def build_broker(settings: MailSettings) -> MailBroker:
             )
             await later.kiq(raw, kind, link, attempt + 1)
 
+    @broker.task(task_name=DISCARD_TASK)
+    async def discard(raw: str, kind: str, link: str | None = None, attempt: int = 1) -> None:
+        """Nothing: the mail of a request that must look like one that sends (no log line either)."""
+
     return broker
 
 
-async def enqueue_mail(broker: MailBroker, mail: Mail) -> str:
+async def enqueue_mail(broker: MailBroker, mail: Mail, *, discard: bool = False) -> str:
     """Queue a mail and return its task id: one Redis write, never a wait on SMTP.
 
     DependencyDown (503) when Redis cannot take it: the caller's request fails
     rather than pretending the mail will go out.
     """
-    kicker: AsyncKicker[Any, Any] = AsyncKicker(DELIVER_TASK, broker, {})
+    kicker: AsyncKicker[Any, Any] = AsyncKicker(DISCARD_TASK if discard else DELIVER_TASK, broker, {})
     try:
         task = await kicker.kiq(mail.message.as_string(), mail.kind, mail.link)
     except (SendTaskError, RedisError, OSError) as error:
