@@ -42,7 +42,10 @@ class EmailVerification(AsyncResource):
         auth="either",
         status=202,
         returns=Accepted,
-        errors={409: "The address is already confirmed."},
+        errors={
+            409: "The address is already confirmed.",
+            422: "email: the account has no address: set one with PUT /api/v1/users/me/email",
+        },
     )
     async def post(self) -> Any:
         await addresses.request_verification(runtime.current(), principal())

@@ -13,13 +13,14 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 
 from taskiq import TaskiqScheduler
 from taskiq.acks import AcknowledgeType
 from taskiq.api import run_receiver_task, run_scheduler_task
 from taskiq.schedule_sources import LabelScheduleSource
 
-from config.settings import load_settings_or_exit
+from config.settings import Settings, load_settings_or_exit
 from service.mail.queue import MailBroker, build_broker
 from service.mail.settings import MailSettings
 
@@ -63,6 +64,20 @@ async def run_worker(
         await broker.shutdown()
         await broker.close()
         log.info("mail worker stopped")
+
+
+def run_beside_server(stop_reader: Connection, settings: Settings) -> None:
+    """The worker as a child of serve.py's master (``--mail-worker``): it stops when ``stop_reader``
+    turns readable, i.e. when the master stops its workers or dies."""
+    logging.getLogger("taskiq").setLevel(logging.WARNING)
+    mail = MailSettings.from_settings(settings).validated()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_reader(stop_reader.fileno(), stop.set)
+        await run_worker(mail, stop)
+
+    asyncio.run(run())
 
 
 async def _main(settings: MailSettings) -> None:
