@@ -79,20 +79,25 @@ async def request_verification(rt: Runtime, caller: Principal) -> None:
 
 
 async def verify(rt: Runtime, token: str) -> None:
-    """Spend a verification token; its address becomes the account's confirmed one. 400 otherwise."""
-    spent = await mail_tokens.spend(rt.redis, "verify", token)
-    record = await addresses.record_of(rt.db, spent.account)
+    """Spend a verification token; its address becomes the account's confirmed one. 400 otherwise.
+
+    Confirming is idempotent, so the token is spent after the write: a database
+    fault (503) leaves the link working for another try.
+    """
+    found = await mail_tokens.peek(rt.redis, "verify", token)
+    record = await addresses.record_of(rt.db, found.account)
     if record is None:
         raise BadRequest(mail_tokens.INVALID)
     # The link is for the address it was mailed to, and only while that is still being confirmed.
-    if record.pending_email == spent.address:
-        email, pending = spent.address, None
-    elif record.email == spent.address and not record.email_verified:
-        email, pending = spent.address, record.pending_email
+    if record.pending_email == found.address:
+        email, pending = found.address, None
+    elif record.email == found.address and not record.email_verified:
+        email, pending = found.address, record.pending_email
     else:
         raise BadRequest(mail_tokens.INVALID)
     try:
-        await addresses.set_addresses(rt.db, spent.account, email=email, verified=True, pending=pending)
+        await addresses.set_addresses(rt.db, found.account, email=email, verified=True, pending=pending)
     except AddressTaken:
         raise BadRequest("Another account confirmed that address first.") from None
+    await mail_tokens.spend(rt.redis, "verify", token)
     # Security event email_verified: the coordinator wires service/auth/events.py here.

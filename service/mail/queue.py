@@ -21,7 +21,9 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 from taskiq import AckableMessage, BrokerMessage
 from taskiq.exceptions import SendTaskError
@@ -57,7 +59,13 @@ class MailBroker(RedisStreamBroker):
 
     def __init__(self, settings: MailSettings) -> None:
         sentinel = is_sentinel_url(settings.redis_url)
-        timeouts: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
+        # One quick retry hides a pooled connection that died with a Redis restart, as the
+        # service's own client does (service/redis.py); a retried XADD may duplicate a mail, never lose one.
+        timeouts: dict[str, Any] = {
+            "socket_timeout": 5.0,
+            "socket_connect_timeout": 2.0,
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        }
         super().__init__(
             "redis://sentinel.invalid" if sentinel else settings.redis_url,  # replaced below
             queue_name=f"{settings.queue_name}:stream",
@@ -68,8 +76,7 @@ class MailBroker(RedisStreamBroker):
             xread_count=10,
             idle_timeout=int(settings.reclaim_after * 1000),
             unacknowledged_batch_size=10,
-            socket_timeout=5.0,
-            socket_connect_timeout=2.0,
+            **timeouts,
         )
         self.sentinel: Sentinel | None = None
         if sentinel:
