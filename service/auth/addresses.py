@@ -9,9 +9,13 @@ changing to an address tells nothing about other accounts.
 
 from __future__ import annotations
 
+import logging
+
+from redis.exceptions import RedisError
+
 from service.auth import limits, mail_tokens, mailing
 from service.auth.sessions import ClientInfo, Principal
-from service.errors import BadRequest, Conflict, Forbidden, ValidationFailed
+from service.errors import BadRequest, Conflict, DependencyDown, Forbidden, ValidationFailed
 from service.mail import messages
 from service.serving.runtime import Runtime
 from service.users import accounts, addresses
@@ -20,13 +24,22 @@ from service.users.keys import Account, AccountGone
 from service.users.models import User
 from service.users.schemas import EmailChange, UserCreate
 
+log = logging.getLogger("service.accounts")
+
 
 async def register(rt: Runtime, form: UserCreate) -> User:
-    """Create the account; with an address, a verification mail goes to it."""
+    """Create the account; with an address, a verification mail goes to it.
+
+    The account exists once stored: with Redis down the answer is still its
+    201 (a 503 would make the retry a 409), and the mail is asked for again
+    with POST /auth/email/verification.
+    """
     user = await accounts.register(rt, form)
     if form.email is not None:
-        account = Account(user.id, user.account_key)
-        await _send_verification(rt, account, form.email)
+        try:
+            await _send_verification(rt, Account(user.id, user.account_key), form.email)
+        except (DependencyDown, RedisError) as error:
+            log.warning("verification mail for user %d not queued: %s", user.id, type(error).__name__)
     return user
 
 
