@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from tests.factories import PASSWORD, random_username
-from tests.support.processes import RedisServer, wait_until
-from tests.support.served import ServedProcess
+from tests.support.processes import RedisServer, free_port, migrate, wait_until
+from tests.support.served import ServedProcess, run_serve
 
 
 def test_the_worker_beside_the_server_delivers_and_stops_with_it(
@@ -37,3 +37,17 @@ def test_the_worker_beside_the_server_delivers_and_stops_with_it(
     assert "mail worker stopped" in served.logs()
     left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True)
     assert "mail" not in left.stdout and "serve.py" not in left.stdout, left.stdout
+
+
+def test_production_refuses_to_start_without_a_relay(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+    migrate(database_url)
+    environ = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "k" * 48,
+        "DATABASE_URL": database_url,
+        "PORT": str(free_port()),
+    }
+    result = run_serve(environ)
+    assert result.returncode == 2, result.stderr
+    assert "SMTP_URL is required in production" in result.stderr and "Traceback" not in result.stderr
