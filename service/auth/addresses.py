@@ -74,6 +74,7 @@ async def change_email(rt: Runtime, caller: Principal, form: EmailChange, client
         await addresses.set_addresses(rt.db, caller.account, email=record.email, verified=True, pending=new)
     else:
         await addresses.set_addresses(rt.db, caller.account, email=new, verified=False, pending=None)
+    # Security event email_changed: the coordinator wires service/auth/events.py here.
     await _send_verification(rt, caller.account, new)
     if record.verified_email:
         await mailing.send(rt, messages.email_changed_notice(mailing.sender(rt), record.verified_email, new))
