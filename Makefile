@@ -14,10 +14,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: install ## serve the API on http://127.0.0.1:8000 (SQLite, and a private Redis if none answers)
+run: install ## serve the API on http://127.0.0.1:8000 (SQLite, a private Redis if none answers, the mail worker)
 	$(PY) scripts/ensure_redis.py
 	$(PY) -m alembic upgrade head
-	$(PY) serve.py
+	$(PY) serve.py --mail-worker
 
 test: install-dev ensure-test-packages ## run the test suite (installs redis-server, chromium, nginx-light with apt-get if missing)
 	$(PY) -m pytest $(PYTEST_ARGS)

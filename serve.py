@@ -1,6 +1,6 @@
 """Serve the ASGI app with hypercorn, each worker on a listening socket of its own.
 
-``python serve.py [module:app]`` (default ``asgi:app``) takes the place of
+``python serve.py [--mail-worker] [module:app]`` (default ``asgi:app``) takes the place of
 ``python -m hypercorn --config python:config.hypercorn asgi:app``: same
 settings (config/hypercorn.py), same workers (hypercorn's own), another
 master. No socket is handed down: each worker binds its own with SO_REUSEPORT
@@ -96,8 +96,21 @@ def _worker(serve: Callable[..., None], config: Config, shutdown_event: _Stop) -
     serve(config=config, sockets=None, shutdown_event=shutdown_event)
 
 
+def _mail_worker(settings: Any, shutdown_event: _Stop) -> None:
+    """The mail worker (issue 16), deaf to signals like the others: it stops with ``shutdown_event``."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    from service.mail.worker import run_beside_server
+
+    run_beside_server(shutdown_event.reader, settings)
+
+
 def main(argv: list[str]) -> int:
     """Run the workers until SIGTERM or SIGINT, or until one of them exits."""
+    # --mail-worker (`make run`): the mail worker runs as one more child, started and stopped with the rest.
+    with_mail = "--mail-worker" in argv
+    argv = [arg for arg in argv if arg != "--mail-worker"]
     settings = load_settings_or_log()
     configure_process_logging(settings.log_level)  # the master's own lines and crash as JSON too
     try:
@@ -125,6 +138,15 @@ def main(argv: list[str]) -> int:
         )
         for _ in range(config.workers)
     ]
+    if with_mail:
+        workers.append(
+            context.Process(
+                target=run_logged,
+                args=(_mail_worker, settings.log_level),
+                kwargs={"settings": settings, "shutdown_event": stop},
+                name="mail-worker",
+            )
+        )
     try:
         for process in workers:
             process.start()

@@ -58,7 +58,7 @@ NotNegative = Annotated[int, Field(ge=0)]
 # Where a bound alone would read badly, what the value means.
 _RULES = {"workers": "must be 0 (one per CPU core) or more"}
 # Values never echoed in an error message.
-_SECRET_FIELDS = {"secret_key", "database_url", "redis_url"}
+_SECRET_FIELDS = {"secret_key", "database_url", "redis_url", "smtp_url"}
 
 
 class Settings(BaseSettings):
@@ -140,6 +140,30 @@ class Settings(BaseSettings):
     # Security events (issue 17): kept this many days, then pruned by the
     # worker's scheduled job or `python -m service prune-events`.
     event_retention_days: Positive = 90
+    # Email (issue 16): mail goes through the queue in Redis to SMTP_URL
+    # (smtp://[user:pass@]host:port, STARTTLS when offered; smtps:// implicit
+    # TLS). Unset, the worker writes .eml files to MAIL_OUTBOX_DIR; production
+    # refuses to start without it (config/startup.py, the worker). Links in
+    # mails point at PUBLIC_URL. Forgot-password requests are limited per
+    # address and per client IP in FORGOT_WINDOW seconds.
+    smtp_url: Url | None = None
+    mail_from: str = "Notes <no-reply@localhost.localdomain>"
+    public_url: str = "http://127.0.0.1:8000"
+    email_token_ttl: Positive = 24 * 3600
+    password_reset_ttl: Positive = 30 * 60
+    forgot_window: Positive = 3600
+    forgot_max_per_address: Positive = 5
+    forgot_max_per_ip: Positive = 50
+    mail_outbox_dir: str = "var/outbox"
+    mail_queue: str = "mail"
+    # Attempts in all; the delay doubles from base to max between them (about
+    # five hours of relay outage ridden out by default).
+    mail_max_attempts: Positive = 35
+    mail_retry_base_delay: PositiveSeconds = 5.0
+    mail_retry_max_delay: PositiveSeconds = 600.0
+    smtp_timeout: PositiveSeconds = 30.0
+    mail_reclaim_after: PositiveSeconds = 120.0
+    smtp_ca_file: str = ""
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -236,6 +260,10 @@ class Settings(BaseSettings):
             )
         if self.access_token_ttl > self.refresh_token_ttl:
             raise ValueError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
+        # Email (issue 16): the mail settings' own checks (the relay itself is required at start).
+        from service.mail.settings import MailSettings  # service.mail needs nothing from here
+
+        MailSettings.from_settings(self).validated(relay_required=False)
         return self
 
 

@@ -25,6 +25,15 @@ def check_startup(settings: Settings) -> None:
     """Run every check; ``StartupError`` names the first that fails."""
     check_listen_address(settings.host, settings.port)
     check_database(settings)
+    check_mail_relay(settings)
+
+
+def check_mail_relay(settings: Settings) -> None:
+    """Production mails through SMTP_URL: without it, reset mails would go nowhere (issue 16)."""
+    if settings.is_production and not settings.smtp_url:
+        raise StartupError(
+            "SMTP_URL is required in production: set it to smtp://[user:pass@]host:port (or smtps://…)"
+        )
 
 
 def check_listen_address(host: str, port: int) -> None:

@@ -7,13 +7,13 @@ session that outlives it (see password_epochs).
 
 from __future__ import annotations
 
-from service.auth import events, limits
+from service.auth import events, limits, mailing
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch, username_digest
 from service.auth.schemas import Credentials
 from service.auth.sessions import ClientInfo, Principal, end_sessions
 from service.errors import Forbidden, TooManyRequests, Unauthorized
 from service.serving.runtime import Runtime
-from service.users import accounts, repository
+from service.users import accounts, addresses, repository
 from service.users.keys import Account
 from service.users.schemas import PasswordChange, could_be_username
 
@@ -75,3 +75,6 @@ async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, 
         await events.record(unit, caller.account, "password_changed", client, session_id=caller.session_id)
     await bump_epoch(rt.redis, username)  # after the new hash, before ending sessions: see password_epochs
     await end_sessions(rt.redis, account=caller.account, keep=caller.session_id)
+    record = await addresses.record_of(rt.db, caller.account)
+    if record is not None:
+        await mailing.notify_password_changed(rt, record)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.auth import cookie_login, logins
+from service.auth import addresses, cookie_login, logins
 from service.auth.guard import client_info, principal
 from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair
 from service.resources import API, AsyncResource, operation
 from service.serving import runtime
-from service.users import accounts
 from service.users.schemas import UserCreate, UserPublic
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -29,7 +28,7 @@ class Register(AsyncResource):
         errors={409: "The username 'alice' is taken."},
     )
     async def post(self, form: UserCreate) -> Any:
-        return await accounts.register(runtime.current(), form)
+        return await addresses.register(runtime.current(), form)
 
 
 class Login(AsyncResource):

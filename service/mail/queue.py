@@ -21,7 +21,9 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 from taskiq import AckableMessage, BrokerMessage
 from taskiq.exceptions import SendTaskError
@@ -37,6 +39,8 @@ from service.mail.settings import MailSettings
 log = logging.getLogger("service.mail")
 
 DELIVER_TASK = "mail.deliver"
+# Takes a mail and sends nothing: a forgot-password miss queues one, so it costs what a hit costs.
+DISCARD_TASK = "mail.discard"
 NOT_BEFORE = "not_before"  # label: epoch seconds before which the message waits in the delayed set
 
 # Moves due retries to the stream in one step: never both places, never neither.
@@ -55,7 +59,13 @@ class MailBroker(RedisStreamBroker):
 
     def __init__(self, settings: MailSettings) -> None:
         sentinel = is_sentinel_url(settings.redis_url)
-        timeouts: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
+        # One quick retry hides a pooled connection that died with a Redis restart, as the
+        # service's own client does (service/redis.py); a retried XADD may duplicate a mail, never lose one.
+        timeouts: dict[str, Any] = {
+            "socket_timeout": 5.0,
+            "socket_connect_timeout": 2.0,
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        }
         super().__init__(
             "redis://sentinel.invalid" if sentinel else settings.redis_url,  # replaced below
             queue_name=f"{settings.queue_name}:stream",
@@ -66,8 +76,7 @@ class MailBroker(RedisStreamBroker):
             xread_count=10,
             idle_timeout=int(settings.reclaim_after * 1000),
             unacknowledged_batch_size=10,
-            socket_timeout=5.0,
-            socket_connect_timeout=2.0,
+            **timeouts,
         )
         self.sentinel: Sentinel | None = None
         if sentinel:
@@ -174,16 +183,20 @@ def build_broker(settings: MailSettings) -> MailBroker:
             )
             await later.kiq(raw, kind, link, attempt + 1)
 
+    @broker.task(task_name=DISCARD_TASK)
+    async def discard(raw: str, kind: str, link: str | None = None, attempt: int = 1) -> None:
+        """Nothing: the mail of a request that must look like one that sends (no log line either)."""
+
     return broker
 
 
-async def enqueue_mail(broker: MailBroker, mail: Mail) -> str:
+async def enqueue_mail(broker: MailBroker, mail: Mail, *, discard: bool = False) -> str:
     """Queue a mail and return its task id: one Redis write, never a wait on SMTP.
 
     DependencyDown (503) when Redis cannot take it: the caller's request fails
     rather than pretending the mail will go out.
     """
-    kicker: AsyncKicker[Any, Any] = AsyncKicker(DELIVER_TASK, broker, {})
+    kicker: AsyncKicker[Any, Any] = AsyncKicker(DISCARD_TASK if discard else DELIVER_TASK, broker, {})
     try:
         task = await kicker.kiq(mail.message.as_string(), mail.kind, mail.link)
     except (SendTaskError, RedisError, OSError) as error:

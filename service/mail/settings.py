@@ -1,18 +1,19 @@
 """What mail delivery needs to know, as one small typed object.
 
-The service's own settings are the source in the end; until they carry these
-names, ``MailSettings.from_environ`` reads the same variables the service does.
+Built from the service's settings (``MailSettings.from_settings``): like the
+rest of the service, mail reads no environment of its own.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from email import policy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 DEFAULT_SMTP_PORTS = {"smtp": 587, "smtps": 465}
 ENVIRONMENTS = ("development", "test", "production")  # as in config/settings.py
@@ -106,12 +107,13 @@ class MailSettings:
     def smtp(self) -> SmtpTarget | None:
         return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
-    def validated(self) -> MailSettings:
+    def validated(self, *, relay_required: bool = True) -> MailSettings:
+        """These settings, or ValueError naming the variable; ``relay_required``: SMTP_URL in production."""
         if self.app_env not in ENVIRONMENTS:
             raise ValueError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
         if self.smtp_url:
             parse_smtp_url(self.smtp_url)
-        elif self.production:
+        elif self.production and relay_required:
             raise ValueError("SMTP_URL is required in production: mail would go nowhere")
         _check_mail_from(self.mail_from)
         public = urlsplit(self.public_url)
@@ -132,29 +134,20 @@ class MailSettings:
         return float(min(self.retry_base_delay * 2 ** (attempt - 1), self.retry_max_delay))
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> MailSettings:
-        """The settings from the service's environment variables (see the report for names)."""
-        optional = {
-            "outbox_dir": ("MAIL_OUTBOX_DIR", Path),
-            "queue_name": ("MAIL_QUEUE", str),
-            "max_attempts": ("MAIL_MAX_ATTEMPTS", int),
-            "retry_base_delay": ("MAIL_RETRY_BASE_DELAY", float),
-            "retry_max_delay": ("MAIL_RETRY_MAX_DELAY", float),
-            "smtp_timeout": ("SMTP_TIMEOUT", float),
-            "reclaim_after": ("MAIL_RECLAIM_AFTER", float),
-            "smtp_ca_file": ("SMTP_CA_FILE", Path),
-        }
-        values: dict[str, object] = {
-            "redis_url": environ.get("REDIS_URL", "redis://localhost:6379/0"),
-            "public_url": environ.get("PUBLIC_URL", "http://localhost:8000").rstrip("/"),
-            "mail_from": environ.get("MAIL_FROM", "Notes <no-reply@localhost.localdomain>"),
-            "smtp_url": environ.get("SMTP_URL") or None,
-            "app_env": environ.get("APP_ENV", "development"),
-        }
-        for field, (name, kind) in optional.items():
-            if environ.get(name):
-                try:
-                    values[field] = kind(environ[name])
-                except ValueError:
-                    raise ValueError(f"{name} must be a number, not {environ[name]!r}") from None
-        return cls(**values).validated()  # type: ignore[arg-type]
+    def from_settings(cls, settings: Settings) -> MailSettings:
+        """The mail part of the service's settings, not yet validated."""
+        return cls(
+            redis_url=settings.redis_url,
+            public_url=settings.public_url.rstrip("/"),
+            mail_from=settings.mail_from,
+            smtp_url=settings.smtp_url or None,
+            app_env=settings.app_env,
+            outbox_dir=Path(settings.mail_outbox_dir),
+            queue_name=settings.mail_queue,
+            max_attempts=settings.mail_max_attempts,
+            retry_base_delay=settings.mail_retry_base_delay,
+            retry_max_delay=settings.mail_retry_max_delay,
+            smtp_timeout=settings.smtp_timeout,
+            reclaim_after=settings.mail_reclaim_after,
+            smtp_ca_file=Path(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+        )

@@ -1,4 +1,4 @@
-"""The mail worker: ``python -m service.mail.worker`` (settings from the environment).
+"""The mail worker: ``python -m service.mail.worker`` (the service's settings, config/settings.py).
 
 It runs taskiq's receiver on the mail queue, and taskiq's scheduler for the
 tasks that carry a ``schedule`` label (periodic jobs such as pruning). Every
@@ -11,14 +11,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 
 from taskiq import TaskiqScheduler
 from taskiq.acks import AcknowledgeType
 from taskiq.api import run_receiver_task, run_scheduler_task
 from taskiq.schedule_sources import LabelScheduleSource
 
+from config.settings import Settings
+from service.auth.event_pruning import add_pruning
+from service.logs import configure_process_logging, load_settings_or_log
 from service.mail.queue import MailBroker, build_broker
 from service.mail.settings import MailSettings
 
@@ -64,27 +67,41 @@ async def run_worker(
         log.info("mail worker stopped")
 
 
-async def _main() -> None:
+def run_beside_server(stop_reader: Connection, settings: Settings) -> None:
+    """The worker as a child of serve.py's master (``--mail-worker``): it stops when ``stop_reader``
+    turns readable, i.e. when the master stops its workers or dies."""
+    logging.getLogger("taskiq").setLevel(logging.WARNING)
+    mail = MailSettings.from_settings(settings).validated()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_reader(stop_reader.fileno(), stop.set)
+        # Every worker also runs the hourly pruning of security events.
+        await run_worker(mail, stop, add_tasks=add_pruning(settings))
+
+    asyncio.run(run())
+
+
+async def _main(settings: MailSettings, service_settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # The worker also runs the hourly pruning of security events (issue 17).
-    from config.settings import load_settings
-    from service.auth.event_pruning import add_pruning
-
-    await run_worker(MailSettings.from_environ(), stop, add_tasks=add_pruning(load_settings()))
+    await run_worker(settings, stop, add_tasks=add_pruning(service_settings))
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # A bad setting: one CRITICAL JSON line and status 2, as for the server.
+    service_settings = load_settings_or_log()
+    configure_process_logging(service_settings.log_level)
     # taskiq logs each task's id at INFO; its DEBUG lines would show the mail (and its links).
     logging.getLogger("taskiq").setLevel(logging.WARNING)
     try:
-        asyncio.run(_main())
+        mail = MailSettings.from_settings(service_settings).validated()
     except ValueError as error:  # a setting refused: say which, without a traceback
-        print(f"mail worker: {error}", file=sys.stderr)
+        log.critical("mail worker: %s", error)
         raise SystemExit(2) from None
+    asyncio.run(_main(mail, service_settings))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from redis.asyncio import Redis
 from config.settings import Settings
 from service.auth.passwords import PasswordHasher
 from service.db import Database
+from service.mail.queue import MailBroker, build_broker
+from service.mail.settings import MailSettings
 from service.redis import BridgedRedis, create_redis
 
 
@@ -29,6 +31,7 @@ class Runtime:
         self._db: Database | None = None
         self._redis: Redis | None = None
         self._passwords: PasswordHasher | None = None
+        self._mail: MailBroker | None = None  # only queues mail; the worker delivers it
         # Flask-Session's client: its calls go through the bridge to the async pool.
         self.cookie_record_redis = BridgedRedis(lambda: self.redis)
 
@@ -38,6 +41,7 @@ class Runtime:
         self._redis = create_redis(self.settings)
         self._passwords = PasswordHasher(self.settings.bcrypt_rounds, self.settings.bcrypt_threads)
         await self._passwords.warm_up()
+        self._mail = build_broker(MailSettings.from_settings(self.settings))
         self.opened += 1
 
     async def close(self) -> None:
@@ -47,8 +51,10 @@ class Runtime:
             await self._db.close()
         if self._passwords is not None:
             self._passwords.close()
+        if self._mail is not None:
+            await self._mail.close()
         self.cookie_record_redis.close()
-        self._db = self._redis = self._passwords = None
+        self._db = self._redis = self._passwords = self._mail = None
         self.loop = None
 
     @property
@@ -68,6 +74,12 @@ class Runtime:
         self._check_loop()
         assert self._passwords is not None
         return self._passwords
+
+    @property
+    def mail(self) -> MailBroker:
+        self._check_loop()
+        assert self._mail is not None
+        return self._mail
 
     def _check_loop(self) -> None:
         if self.loop is None:

@@ -20,7 +20,9 @@ from service.users.schemas import UserCreate, UserPublic
 async def register(rt: Runtime, form: UserCreate) -> User:
     """Create an account; the password is stored only as a bcrypt hash."""
     password_hash = await rt.passwords.hash(form.password)
-    return await repository.create_user(rt.db, username=form.username, password_hash=password_hash)
+    return await repository.create_user(
+        rt.db, username=form.username, password_hash=password_hash, email=form.email
+    )
 
 
 async def profile(rt: Runtime, account: Account) -> UserPublic:

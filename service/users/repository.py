@@ -18,7 +18,7 @@ from service.errors import Conflict
 from service.users.keys import Account
 from service.users.models import User
 
-_public = select(User.id, User.username, User.created_at)
+_public = select(User.id, User.username, User.created_at, User.email, User.email_verified)
 # The caller's own account row, by id and account key; bound with ``caller_params``.
 # Notes use it too, so every query of the caller's data checks the key alike.
 CALLER = (User.id == bindparam("caller_id")) & (User.account_key == bindparam("caller_key"))
@@ -43,9 +43,9 @@ def caller_params(user_id: int, account_key: str) -> dict[str, int | str]:
     return {"caller_id": user_id, "caller_key": account_key}
 
 
-async def create_user(db: Database, *, username: str, password_hash: str) -> User:
+async def create_user(db: Database, *, username: str, password_hash: str, email: str | None = None) -> User:
     """Insert a user with a fresh account key; 409 when the name is taken in any letter case."""
-    user = User(username=username, password_hash=password_hash)
+    user = User(username=username, password_hash=password_hash, email=email, email_verified=False)
     try:
         async with db.unit_of_work() as unit:
             unit.add(user)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 _USERNAME = re.compile(USERNAME_PATTERN.replace("$", r"\Z"))
@@ -37,6 +38,26 @@ def check_password_bytes(password: str) -> None:
         raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
 
 
+def normalise_email(address: str) -> str:
+    """The address in email-validator's normal form (ASCII only); ValueError if it is no address.
+
+    Syntax only: no DNS look-up (deliverability shows when the mail arrives).
+    """
+    try:
+        checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"is not an email address: {error}") from None
+    return checked.ascii_email or checked.normalized
+
+
+# 254: RFC 5321's limit (service/users/models.py EMAIL_MAX_LENGTH).
+EmailAddress = Annotated[
+    str,
+    Field(min_length=3, max_length=254, json_schema_extra={"format": "email"}),
+    AfterValidator(normalise_email),
+]
+
+
 class UserCreate(BaseModel):
     """A registration: the contract's username and password rules."""
 
@@ -44,6 +65,7 @@ class UserCreate(BaseModel):
 
     username: str = Field(min_length=3, max_length=32, pattern=USERNAME_PATTERN)
     password: str = password_field()
+    email: EmailAddress | None = None  # issue 16: optional; a verification mail goes to it
 
     @field_validator("password")
     @classmethod
@@ -63,6 +85,17 @@ class UserPublic(BaseModel):
     id: int
     username: str
     created_at: datetime
+    email: str | None = None
+    email_verified: bool = False
+
+
+class EmailChange(BaseModel):
+    """A new address for the caller, with the current password."""
+
+    model_config = ConfigDict(strict=True)
+
+    email: EmailAddress
+    current_password: str
 
 
 class PasswordChange(BaseModel):

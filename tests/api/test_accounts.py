@@ -23,7 +23,8 @@ def test_register_returns_the_public_user(client: httpx.Client) -> None:
     response = client.post(REGISTER, json={"username": name, "password": PASSWORD})
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "username", "created_at"}
+    assert set(body) == {"id", "username", "created_at", "email", "email_verified"}
+    assert (body["email"], body["email_verified"]) == (None, False)  # no address given
     assert body["username"] == name
     assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
     assert "$2b$" not in response.text

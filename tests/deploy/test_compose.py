@@ -61,7 +61,7 @@ def _bind_sources(service: dict[str, Any]) -> list[str]:
 
 
 def test_every_service_it_depends_on_and_every_named_volume_is_defined() -> None:
-    assert set(SERVICES) == {"redis", "postgres", "migrate", "app", "nginx"}
+    assert set(SERVICES) == {"redis", "postgres", "migrate", "app", "nginx", "mail-worker", "mailpit"}
     for name, service in SERVICES.items():
         assert set(service.get("depends_on", {})) <= set(SERVICES), name
         named = [v.split(":")[0] for v in service.get("volumes", []) if not v.startswith((".", "/"))]
@@ -105,6 +105,8 @@ def test_the_app_environment_is_valid_settings() -> None:
     assert settings.is_production and settings.is_postgres
     assert settings.trusted_proxies == 1  # exactly one proxy: nginx
     assert settings.workers == 0  # one hypercorn worker per core
+    assert settings.smtp_url == "smtp://mailpit:1025"  # production needs a relay: Mailpit by default
+    assert SERVICES["mail-worker"]["command"] == ["python", "-m", "service.mail.worker"]
 
 
 def test_the_app_and_the_image_serve_with_the_command_the_tests_run() -> None:

@@ -27,6 +27,7 @@ def served(database_url: str, redis_url: str) -> Iterator[tuple[str, subprocess.
         "PORT": str(port),
         "WORKERS": "2",
         "BCRYPT_ROUNDS": "4",
+        "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
     }
     process = subprocess.Popen(
         [sys.executable, "serve.py"],

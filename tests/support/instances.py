@@ -72,4 +72,5 @@ def instance_environ(secret: str, database_url: str, redis_url: str, **environ: 
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "BCRYPT_ROUNDS": "4",
+        "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
     } | {name.upper(): str(value) for name, value in environ.items()}

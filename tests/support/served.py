@@ -26,8 +26,9 @@ from tests.support.processes import ROOT, free_port, migrate, wait_until
 class ServedProcess:
     """One ``serve.py`` process (and its workers) serving ``asgi:app``."""
 
-    def __init__(self, environ: dict[str, str], log_path: Path) -> None:
+    def __init__(self, environ: dict[str, str], log_path: Path, args: tuple[str, ...] = ()) -> None:
         self.environ = environ
+        self.args = args  # e.g. ("--mail-worker",), as `make run` passes
         self.log_path = log_path
         self.port = int(environ["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
@@ -38,7 +39,7 @@ class ServedProcess:
         """Start (or start again, on the same port and database) and wait until it serves."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "serve.py"],
+                [sys.executable, "serve.py", *self.args],
                 cwd=ROOT,
                 env=os.environ | self.environ,
                 stdout=log,
@@ -97,7 +98,7 @@ def serve_process(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Serv
     """Start served processes with environment overrides; all are killed after the test."""
     started: list[ServedProcess] = []
 
-    def start(database_url: str | None = None, **overrides: str) -> ServedProcess:
+    def start(database_url: str | None = None, args: tuple[str, ...] = (), **overrides: str) -> ServedProcess:
         number = len(started) + 1
         if database_url is None:
             database_url = f"sqlite+aiosqlite:///{tmp_path / f'served-{number}.db'}"
@@ -110,8 +111,9 @@ def serve_process(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Serv
             "PORT": str(free_port()),
             "WORKERS": "1",
             "BCRYPT_ROUNDS": "4",
+            "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
         } | {key.upper(): str(value) for key, value in overrides.items()}
-        served = ServedProcess(environ, tmp_path / f"served-{number}.log")
+        served = ServedProcess(environ, tmp_path / f"served-{number}.log", args)
         started.append(served)
         return served
 

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import ipaddress
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -205,7 +206,8 @@ class MailWorker:
     def __init__(self, log: Path, environ: Mapping[str, str]) -> None:
         self.log_path = log
         env = {key: value for key, value in os.environ.items() if not key.startswith(("SMTP_", "MAIL_"))}
-        env |= {"PYTHONPATH": str(ROOT), **environ}
+        # The worker reads the service's settings: production needs a real SECRET_KEY there too.
+        env |= {"PYTHONPATH": str(ROOT), "SECRET_KEY": secrets.token_urlsafe(48), **environ}
         with log.open("ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service.mail.worker"], cwd=ROOT, env=env, stdout=output, stderr=output

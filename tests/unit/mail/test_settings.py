@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import Settings, SettingsError
 from service.mail.settings import MailSettings, SmtpTarget, parse_smtp_url
 from tests.support.processes import ROOT
 
@@ -81,6 +82,7 @@ def test_the_backoff_doubles_up_to_its_cap() -> None:
 def test_the_worker_refuses_to_start_in_production_without_smtp_url() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SMTP_", "MAIL_"))}
     env |= {"PYTHONPATH": str(ROOT), "APP_ENV": "production", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    env["SECRET_KEY"] = "k" * 48
     done = subprocess.run(
         [sys.executable, "-m", "service.mail.worker"],
         cwd=ROOT,
@@ -94,5 +96,12 @@ def test_the_worker_refuses_to_start_in_production_without_smtp_url() -> None:
 
 
 def test_a_malformed_number_names_its_variable() -> None:
-    with pytest.raises(ValueError, match="MAIL_MAX_ATTEMPTS must be a number"):
-        MailSettings.from_environ({"MAIL_MAX_ATTEMPTS": "many"})
+    with pytest.raises(SettingsError, match="MAIL_MAX_ATTEMPTS must be a whole number"):
+        Settings.from_env({"MAIL_MAX_ATTEMPTS": "many"})
+
+
+def test_the_service_settings_refuse_what_the_mail_settings_refuse() -> None:
+    with pytest.raises(SettingsError, match="MAIL_FROM"):
+        Settings(mail_from="a@x.test, b@x.test")
+    mail = MailSettings.from_settings(Settings(smtp_url="smtp://relay.test:2525", mail_queue="q"))
+    assert (mail.smtp, mail.queue_name) == (SmtpTarget("relay.test", 2525, False), "q")
