@@ -58,7 +58,7 @@ NotNegative = Annotated[int, Field(ge=0)]
 # Where a bound alone would read badly, what the value means.
 _RULES = {"workers": "must be 0 (one per CPU core) or more"}
 # Values never echoed in an error message.
-_SECRET_FIELDS = {"secret_key", "database_url", "redis_url"}
+_SECRET_FIELDS = {"secret_key", "database_url", "redis_url", "introspection_clients"}
 
 
 class Settings(BaseSettings):
@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     # Where prometheus_client's multiprocess mode keeps each worker's values;
     # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
     prometheus_multiproc_dir: str = ""
+    # Tokens other services can trust (issue 15): SIGNING_KEYS lists PEM
+    # private keys, the first signs and all verify (docs/deployment.md,
+    # rotation); iss defaults to PUBLIC_URL. REFRESH_REUSE_GRACE: seconds in
+    # which the same client may present a spent refresh token again and get
+    # the same new pair (0 = never). INTROSPECTION_CLIENTS: "id:secret,...".
+    public_url: str = "http://127.0.0.1:8000"
+    signing_keys: str = ""
+    token_issuer: str = ""
+    token_audience: str = "notes-api"
+    refresh_reuse_grace: NotNegative = 10
+    introspection_clients: SecretStr = SecretStr("")
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -173,6 +184,11 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def issuer(self) -> str:
+        """TOKEN_ISSUER, or the public URL without a trailing slash."""
+        return self.token_issuer or self.public_url.rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:
@@ -233,6 +249,15 @@ class Settings(BaseSettings):
             )
         if self.access_token_ttl > self.refresh_token_ttl:
             raise ValueError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
+        if self.is_production and not self.signing_keys.strip():
+            raise ValueError(
+                "SIGNING_KEYS must be set when APP_ENV=production: "
+                "generate a key with `python -m service keys generate` and list its path"
+            )
+        for entry in self.introspection_clients.get_secret_value().split(","):
+            client, sep, secret = entry.strip().partition(":")
+            if entry.strip() and not (sep and client and secret):
+                raise ValueError("INTROSPECTION_CLIENTS must list id:secret pairs separated by commas")
         return self
 
 

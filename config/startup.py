@@ -25,6 +25,18 @@ def check_startup(settings: Settings) -> None:
     """Run every check; ``StartupError`` names the first that fails."""
     check_listen_address(settings.host, settings.port)
     check_database(settings)
+    check_signing_keys(settings)
+
+
+def check_signing_keys(settings: Settings) -> None:
+    """SIGNING_KEYS names readable keys of one algorithm (in development, a generated one)."""
+    from service.auth.signing_keys import SigningKeyError
+    from service.auth.tokens import signer_for
+
+    try:
+        signer_for(settings)
+    except SigningKeyError as error:
+        raise StartupError(str(error)) from None
 
 
 def check_listen_address(host: str, port: int) -> None:
