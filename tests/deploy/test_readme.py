@@ -85,7 +85,9 @@ def test_every_readme_block_works_pasted_in_order_on_a_fresh_server(
     serve_process: Callable[..., ServedProcess], private_redis: RedisServer, tmp_path: Path
 ) -> None:
     # A Redis of its own too: login limits other tests left for "alice" must not count here.
-    server = serve_process(app_env="development", redis_url=private_redis.url)
+    server = serve_process(
+        app_env="development", redis_url=private_redis.url, introspection_clients="demo:demo-secret"
+    )
     blocks = shell_blocks(README.read_text())
     expected = documented_statuses(blocks)
     script = "\n".join(blocks).replace("localhost:8000", f"127.0.0.1:{server.port}")
