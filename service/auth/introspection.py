@@ -104,7 +104,7 @@ async def introspect(rt: Runtime, token: str) -> dict[str, Any]:
 def _claims(rt: Runtime, token: str) -> Claims | None:
     for kind in ("access", "refresh"):
         try:
-            return decode_token(rt.settings, token, token_type=kind)  # type: ignore[arg-type]
+            return decode_token(rt.settings, token, token_type=kind)
         except Unauthorized:
             continue
     return None
@@ -112,7 +112,7 @@ def _claims(rt: Runtime, token: str) -> Claims | None:
 
 async def _live(rt: Runtime, claims: Claims) -> bool:
     """One round trip: the session still exists, is the account's, and (refresh) this is its live token."""
-    uid, refresh_id = await rt.redis.hmget(session_key(claims.session_id), ["uid", "rt"])  # type: ignore[misc]
+    uid, refresh_id = await rt.redis.hmget(session_key(claims.session_id), ["uid", "rt"])
     if uid != claims.account.redis_name:
         return False
     return claims.token_type == "access" or refresh_id == claims.token_id
