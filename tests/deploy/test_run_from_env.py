@@ -14,6 +14,7 @@ import pytest
 
 from tests.factories import logged_in_user
 from tests.support.processes import ROOT, free_port, wait_until
+from tests.support.signing import default_key_path
 
 
 @pytest.fixture
@@ -27,6 +28,7 @@ def served(database_url: str, redis_url: str) -> Iterator[tuple[str, subprocess.
         "PORT": str(port),
         "WORKERS": "2",
         "BCRYPT_ROUNDS": "4",
+        "SIGNING_KEYS": default_key_path(),
     }
     process = subprocess.Popen(
         [sys.executable, "serve.py"],
