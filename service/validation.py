@@ -47,8 +47,8 @@ def parse_body(model: type[Model]) -> Model:
 
 
 FORM_TYPE = "application/x-www-form-urlencoded"
-# A form carries a token and a hint (RFC 7662): far below the JSON limit.
-MAX_FORM_BYTES = 16 * 1024
+# A form carries a token and a hint (RFC 7662): well below the JSON limit.
+MAX_FORM_BYTES = 64 * 1024
 
 
 def parse_form(model: type[Model]) -> Model:

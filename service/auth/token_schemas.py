@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Scope = Literal["profile:read", "notes:read", "notes:write"]
 SCOPES: tuple[Scope, ...] = ("profile:read", "notes:read", "notes:write")
@@ -21,6 +21,14 @@ class TokenCreate(BaseModel):
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(SCOPES))]
     expires_in: Annotated[int, Field(ge=60, le=365 * DAY)] = 90 * DAY
     current_password: Annotated[str, Field(max_length=1024)]
+
+    @field_validator("expires_in", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        # JSON Schema's integer includes 1789.0; strict mode would refuse it.
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 class TokenPublic(BaseModel):
@@ -45,5 +53,5 @@ class IntrospectionRequest(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="ignore")  # RFC 7662: ignore unknown parameters
 
-    token: Annotated[str, Field(max_length=8192)]
+    token: str  # bounded by the form's size limit (service/validation.py)
     token_type_hint: str = ""

@@ -161,7 +161,7 @@ def test_documented_body_errors_are_what_the_server_answers(
         415: ({"Content-Type": "application/json"}, b"{}"),
         400: ({"Content-Type": form}, b"token=%ff"),  # not UTF-8
         422: ({"Content-Type": form}, b"token_type_hint=access"),  # no token
-        413: ({"Content-Type": form}, b"token=" + b"x" * (16 * 1024)),
+        413: ({"Content-Type": form}, b"token=" + b"x" * (64 * 1024)),
     }
     checked = 0
     for method, path, operation in _operations(document):

@@ -122,6 +122,12 @@ def test_bad_requests_are_422(client: httpx.Client, change: dict[str, Any]) -> N
     assert response.headers["Content-Type"] == "application/problem+json"
 
 
+def test_a_whole_float_is_an_integer_as_json_schema_says(client: httpx.Client) -> None:
+    account = logged_in_user(client)
+    assert create(client, account, expires_in=86400.0).status_code == 201
+    assert create(client, account, expires_in=86400.5).status_code == 422
+
+
 def test_expiry_defaults_to_90_days_and_may_be_a_year(client: httpx.Client) -> None:
     from datetime import datetime
 
