@@ -68,6 +68,8 @@ def parse_form(model: type[Model]) -> Model:
         raise BadRequest("The form is not URL-encoded UTF-8 text.") from None
     data: dict[str, Any] = {}
     for name, value in pairs:
+        if name not in model.model_fields:
+            continue  # RFC 6749 and 7662: unknown parameters are ignored
         if name in data:
             raise BadRequest(f"The form gives {name!r} more than once.")
         data[name] = value
