@@ -17,6 +17,8 @@ COPY config ./config
 COPY migrations ./migrations
 COPY scripts ./scripts
 COPY service ./service
+# Signing keys live in the named volume compose mounts here, writable by the service user only.
+RUN mkdir -m 0700 /app/keys && chown service /app/keys
 USER service
 
 EXPOSE 8000

@@ -50,6 +50,7 @@ class Seed:
     token: str
     notes: bool
     login_bodies: list[str]
+    tokens: dict[str, str] = field(default_factory=dict)  # a target's own token, e.g. the baseline's HS256
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Load:
     targets: list[str]
     env: dict[str, str] = field(default_factory=dict)
     available: bool = True
+    per_target: dict[str, dict[str, str]] = field(default_factory=dict)  # env a target needs instead
 
 
 class Database:
@@ -114,6 +116,15 @@ def proxy_rtt_ms(port: int) -> float:
     return statistics.median(times)
 
 
+def log_in(base: str, username: str, password: str) -> str:
+    """An access token of ``username`` from the service at ``base``."""
+    status, body = call(f"{base}{LOGIN}", "POST", {"username": username, "password": password})
+    if status != 200:
+        raise RuntimeError(f"login of {username} at {base} answered {status}: {body}")
+    token: str = body["access_token"]
+    return token
+
+
 def seed(base: str, password: str, login_users: int) -> Seed:
     """A user with a token (and notes when the service has them), plus users to log in."""
     call(f"{base}/api/v1/auth/register", "POST", {"username": "bench", "password": password})
@@ -133,13 +144,15 @@ def seed(base: str, password: str, login_users: int) -> Seed:
     return Seed(base, token, notes, bodies)
 
 
-def loads(seed: Seed, scenario: str, with_variant: bool = False) -> list[Load]:
+def loads(seed: Seed, scenario: str, with_variant: bool = False, with_baseline: bool = False) -> list[Load]:
     auth = {"BENCH_AUTH": f"Bearer {seed.token}"}
     note = json.dumps({"title": "benchmark note", "body": "b" * 200})
     result = []
+    own = {target: {"BENCH_AUTH": f"Bearer {token}"} for target, token in seed.tokens.items()}
     for conns in (64, 512):
         targets = ["service", "floor", "sync"] + (["variant"] if with_variant else [])
-        result.append(Load("GET /users/me", "GET", ME, conns, targets, auth))
+        targets += ["baseline"] if with_baseline else []
+        result.append(Load("GET /users/me", "GET", ME, conns, targets, auth, per_target=own))
     for conns in (64, 512):
         result.append(Load("GET /notes", "GET", NOTES, conns, ["service"], auth, seed.notes))
         post = {**auth, "BENCH_METHOD": "POST", "BENCH_BODY": note}
@@ -152,9 +165,9 @@ def loads(seed: Seed, scenario: str, with_variant: bool = False) -> list[Load]:
     return [load for load in result if not only or only in f"{load.endpoint} @{load.conns}"]
 
 
-def wrk(port: int, load: Load, duration: float) -> dict:
+def wrk(port: int, load: Load, duration: float, target: str = "") -> dict:
     threads = min(2, load.conns)
-    env = {**os.environ, **load.env}
+    env = {**os.environ, **load.env, **load.per_target.get(target, {})}
     seconds = max(1, math.ceil(duration))  # wrk takes whole seconds only
     argv = ["wrk", f"-t{threads}", f"-c{load.conns}", f"-d{seconds}s", "--timeout", "10s"]
     argv += ["-s", str(ROOT / "bench" / "request.lua"), f"http://127.0.0.1:{port}{load.path}"]
@@ -163,10 +176,10 @@ def wrk(port: int, load: Load, duration: float) -> dict:
     return json.loads(line[len("BENCH ") :])
 
 
-def sample(process: Process, load: Load, duration: float) -> dict:
+def sample(process: Process, load: Load, duration: float, target: str = "") -> dict:
     """One wrk run with the server's CPU time and memory around it."""
     before = process.cpu_seconds()
-    result = wrk(process.port or 0, load, duration)
+    result = wrk(process.port or 0, load, duration, target)
     cpu = process.cpu_seconds() - before
     requests = max(result["requests"], 1)
     return {
@@ -180,7 +193,7 @@ def sample(process: Process, load: Load, duration: float) -> dict:
 
 
 def warm_up(process: Process, seed: Seed, target: str) -> None:
-    auth = {"BENCH_AUTH": f"Bearer {seed.token}"}
+    auth = {"BENCH_AUTH": f"Bearer {seed.tokens.get(target, seed.token)}"}
     for conns in (64, 512):
         wrk(process.port or 0, Load("warm", "GET", ME, conns, [], auth), 3)
 
@@ -219,7 +232,7 @@ def drive(
         hashing: list[float] = []
         for _ in range(runs):
             for target in load.targets:
-                samples[target].append(sample(targets[target], load, duration))
+                samples[target].append(sample(targets[target], load, duration, target))
             if load.path == LOGIN:
                 hashing.append(bcrypt_rate(min(duration, 5), rounds))
         for target, results in samples.items():
@@ -302,8 +315,25 @@ def table(rows: list[Row]) -> str:
         ratios = []
         for reference in ("floor", "sync"):
             other = by_key.get((row.scenario, reference, row.endpoint, row.conns))
-            ok = row.target in ("service", "variant") and other is not None and row.rps and other.rps
+            ok = (
+                row.target in ("service", "variant", "baseline")
+                and other is not None
+                and row.rps
+                and other.rps
+            )
             ratios.append(f"{row.rps / other.rps:.2f}" if ok else "")  # type: ignore[operator]
+        base = by_key.get((row.scenario, "baseline", row.endpoint, row.conns))
+        if (
+            row.target == "service"
+            and base is not None
+            and base.rps
+            and row.rps
+            and row.cpu_ms
+            and base.cpu_ms
+        ):
+            row.note = (
+                f"x baseline {row.rps / base.rps:.2f}; CPU {row.cpu_ms - base.cpu_ms:+.3f} ms/req vs baseline"
+            )
         if row.target == "bcrypt":
             login = by_key.get((row.scenario, "service", "POST /auth/login", 8))
             if login is not None and login.rps and row.rps:

@@ -13,7 +13,9 @@ BENCH_SCENARIOS ("local hop"), BENCH_PG (an admin URL of a PostgreSQL server,
 ``postgresql://postgres@127.0.0.1:5432/postgres``; without one, SQLite and no
 hop scenario), BENCH_WORKERS (2), BENCH_ONLY (run only the loads whose
 "endpoint @conns" contains it), BENCH_VARIANT ("NAME=value ...": also run
-the service with these settings, as target "variant", for A/B), SOAK=1 (add the 200,000-request soak).
+the service with these settings, as target "variant", for A/B), BENCH_BASELINE (a commit: also run
+the service as of that commit, as target "baseline", on the same database and Redis, with a token it
+issued: e.g. the HS256 code before asymmetric tokens), SOAK=1 (add the 200,000-request soak).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import measure
-from bench.servers import PY, ROOT, Process, gunicorn, hypercorn, proxy, redis_server
+from bench.servers import PY, ROOT, Process, baseline, gunicorn, hypercorn, proxy, redis_server
 
 DURATION = float(os.environ.get("BENCH_DURATION") or 10)
 RUNS = int(os.environ.get("BENCH_RUNS") or 3)
@@ -52,6 +54,19 @@ def main() -> None:
             continue
         rows += run_scenario(scenario, pg_admin, soak=scenario == "local" and os.environ.get("SOAK") == "1")
         print(measure.table(rows), flush=True)
+
+
+def _signing_key(work: Path) -> str:
+    """A fresh Ed25519 key for the service's tokens (the default algorithm)."""
+    done = subprocess.run(
+        [PY, "-m", "service", "keys", "generate", "--dir", str(work / "keys")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "SIGNING_KEYS": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1].removeprefix("SIGNING_KEYS=")
 
 
 def header() -> str:
@@ -95,6 +110,7 @@ def run_scenario(scenario: str, pg_admin: str, soak: bool) -> list[measure.Row]:
             "LOGIN_MAX_PER_ACCOUNT": "1000000000",
             "LOGIN_MAX_PER_IP": "1000000000",
             "PYTHONPATH": str(ROOT),
+            "SIGNING_KEYS": _signing_key(work),
         }
         subprocess.run(
             [PY, "-m", "alembic", "upgrade", "head"],
@@ -111,8 +127,14 @@ def run_scenario(scenario: str, pg_admin: str, soak: bool) -> list[measure.Row]:
         if variant:  # e.g. "WORKER_CLASS=uvloop": the same service with other settings, side by side
             overrides = dict(item.split("=", 1) for item in variant.split())
             targets["variant"] = start(hypercorn("variant", "asgi:app", {**env, **overrides}))
+        before = os.environ.get("BENCH_BASELINE")
+        if before:  # the code before a change, side by side on the same data
+            targets["baseline"] = start(baseline("baseline", before, work, env))
         seed = measure.seed(f"http://127.0.0.1:{service.port}", PASSWORD, LOGIN_USERS)
-        loads = measure.loads(seed, scenario, with_variant="variant" in targets)
+        if before:
+            base = f"http://127.0.0.1:{targets['baseline'].port}"
+            seed.tokens["baseline"] = measure.log_in(base, "bench", PASSWORD)
+        loads = measure.loads(seed, scenario, with_variant="variant" in targets, with_baseline=bool(before))
         for target, process in targets.items():
             measure.warm_up(process, seed, target)
         rows = measure.drive(scenario, loads, targets, DURATION, RUNS)

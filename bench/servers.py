@@ -47,14 +47,15 @@ class Process:
     env: dict[str, str] = field(default_factory=dict)
     port: int | None = None
     popen: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     def start(self, log_dir: Path) -> Process:
         log = open(log_dir / f"{self.name}.log", "wb")  # noqa: SIM115 (lives as long as the process)
         self.popen = subprocess.Popen(
-            self.argv, cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
+            self.argv, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
         )
         if self.port is not None:
-            wait_for_port(self.port)
+            wait_for_port(self.port, timeout=90)  # a loaded machine starts slowly
         return self
 
     def stop(self) -> None:
@@ -113,6 +114,17 @@ def hypercorn(name: str, app: str, env: dict[str, str]) -> Process:
     port = free_port()
     argv = [PY, "serve.py", app]
     return Process(name, argv, env={**env, "PORT": str(port)}, port=port)
+
+
+def baseline(name: str, commit: str, work: Path, env: dict[str, str]) -> Process:
+    """The service as of ``commit`` (e.g. before a change), unpacked under ``work``, with ``env``."""
+    tree = work / f"baseline-{commit}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    port = free_port()
+    argv = [PY, "serve.py", "asgi:app"]
+    return Process(name, argv, env={**env, "PORT": str(port), "PYTHONPATH": str(tree)}, port=port, cwd=tree)
 
 
 def gunicorn(name: str, app: str, env: dict[str, str], workers: int = 4) -> Process:

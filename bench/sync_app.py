@@ -3,11 +3,11 @@ original tutorial builds and deploys it, plain sync Flask + Flask-SQLAlchemy +
 sync redis under ``gunicorn -w 4``.
 
 It does the same work as the service for that request: verify the JWT (same
-secret, same claims), one Redis round trip running the service's own script
+keys, same claims), one Redis round trip running the service's own script
 that checks the login session is live and the caller's (id and account key)
 and marks it seen, load the user by id and account key through the ORM,
 answer JSON. Reads the
-service's settings (``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``) so it
+service's settings (``DATABASE_URL``, ``REDIS_URL``, ``SIGNING_KEYS``) so it
 serves the same data; the async driver in the URL is swapped for a sync one.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from config.settings import load_settings_or_exit
 from service.auth.session_scripts import TOUCH
 from service.auth.sessions import session_key, touch_args
-from service.auth.tokens import ALGORITHM, REQUIRED_CLAIMS
+from service.auth.tokens import REQUIRED_CLAIMS, signer_for
 from service.users.keys import Account
 
 settings = load_settings_or_exit()
@@ -34,6 +34,7 @@ app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_url.replace("+asyncpg"
     "+aiosqlite", ""
 )
 db = SQLAlchemy(app)
+signer = signer_for(settings)
 store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
 # The service's own check: one round trip that verifies the session is the
 # caller's and marks it seen.
@@ -59,12 +60,8 @@ def me():  # type: ignore[no-untyped-def]
     if scheme.lower() != "bearer":
         return _unauthorized("no bearer token")
     try:
-        claims = jwt.decode(
-            token,
-            settings.secret_key.get_secret_value(),
-            algorithms=[ALGORITHM],
-            options={"require": REQUIRED_CLAIMS},
-        )
+        # The service's keys, algorithm, issuer and audience (SIGNING_KEYS), verified with PyJWT.
+        claims = signer.verify(token, require=REQUIRED_CLAIMS)
     except jwt.InvalidTokenError:
         return _unauthorized("bad token")
     user_id, account_key = int(claims["sub"]), claims["ak"]

@@ -58,7 +58,7 @@ NotNegative = Annotated[int, Field(ge=0)]
 # Where a bound alone would read badly, what the value means.
 _RULES = {"workers": "must be 0 (one per CPU core) or more"}
 # Values never echoed in an error message.
-_SECRET_FIELDS = {"secret_key", "database_url", "redis_url", "smtp_url"}
+_SECRET_FIELDS = {"secret_key", "database_url", "redis_url", "smtp_url", "introspection_clients"}
 
 
 class Settings(BaseSettings):
@@ -164,6 +164,16 @@ class Settings(BaseSettings):
     smtp_timeout: PositiveSeconds = 30.0
     mail_reclaim_after: PositiveSeconds = 120.0
     smtp_ca_file: str = ""
+    # Tokens other services can trust (issue 15): SIGNING_KEYS lists PEM
+    # private keys, the first signs and all verify (docs/deployment.md,
+    # rotation); iss defaults to PUBLIC_URL. REFRESH_REUSE_GRACE: seconds in
+    # which the same client may present a spent refresh token again and get
+    # the same new pair (0 = never). INTROSPECTION_CLIENTS: "id:secret,...".
+    signing_keys: str = ""
+    token_issuer: str = ""
+    token_audience: str = "notes-api"
+    refresh_reuse_grace: NotNegative = 10
+    introspection_clients: SecretStr = SecretStr("")
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -200,6 +210,11 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def issuer(self) -> str:
+        """TOKEN_ISSUER, or the public URL without a trailing slash."""
+        return self.token_issuer or self.public_url.rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:
@@ -264,6 +279,15 @@ class Settings(BaseSettings):
         from service.mail.settings import MailSettings  # service.mail needs nothing from here
 
         MailSettings.from_settings(self).validated(relay_required=False)
+        if self.is_production and not self.signing_keys.strip():
+            raise ValueError(
+                "SIGNING_KEYS must be set when APP_ENV=production: "
+                "generate a key with `python -m service keys generate` and list its path"
+            )
+        for entry in self.introspection_clients.get_secret_value().split(","):
+            client, sep, secret = entry.strip().partition(":")
+            if entry.strip() and not (sep and client and secret):
+                raise ValueError("INTROSPECTION_CLIENTS must list id:secret pairs separated by commas")
         return self
 
 

@@ -26,6 +26,7 @@ def check_startup(settings: Settings) -> None:
     check_listen_address(settings.host, settings.port)
     check_database(settings)
     check_mail_relay(settings)
+    check_signing_keys(settings)
 
 
 def check_mail_relay(settings: Settings) -> None:
@@ -34,6 +35,17 @@ def check_mail_relay(settings: Settings) -> None:
         raise StartupError(
             "SMTP_URL is required in production: set it to smtp://[user:pass@]host:port (or smtps://…)"
         )
+
+
+def check_signing_keys(settings: Settings) -> None:
+    """SIGNING_KEYS names readable keys of one algorithm (in development, a generated one)."""
+    from service.auth.signing_keys import SigningKeyError
+    from service.auth.tokens import signer_for
+
+    try:
+        signer_for(settings)
+    except SigningKeyError as error:
+        raise StartupError(str(error)) from None
 
 
 def check_listen_address(host: str, port: int) -> None:

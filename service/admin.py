@@ -179,6 +179,43 @@ def _run(action: Callable[[Runtime], Awaitable[T]]) -> T:
         _fail(f"the database failed: {reason}", UNAVAILABLE)
 
 
+@cli.group()
+def keys() -> None:
+    """Signing keys: rotation without logging anyone out (docs/deployment.md)."""
+
+
+@keys.command("generate")
+@click.option("--dir", "key_dir", default="var/keys", show_default=True, help="Where to write the new key.")
+@click.option("--algorithm", type=click.Choice(["EdDSA", "ES256"]), help="Default: that of the current keys.")
+@click.option(
+    "--current",
+    envvar="SIGNING_KEYS",
+    default="",
+    help="The SIGNING_KEYS in use (default: the environment's); the new key goes first.",
+)
+def generate_key(key_dir: str, algorithm: str | None, current: str) -> None:
+    """Write a new private key (mode 0600) and print the SIGNING_KEYS that puts it first (the last line)."""
+    from pathlib import Path
+
+    from service.auth.key_rotation import generate_signing_key
+    from service.auth.signing_keys import SigningKeyError
+
+    directory = Path(key_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        value = generate_signing_key(directory, current=current, algorithm=algorithm)  # type: ignore[arg-type]
+    except SigningKeyError as error:
+        _fail(str(error), USAGE)
+    new, *old = value.split(",")
+    if old:
+        # Publish before signing: an instance still on the old list would
+        # refuse tokens of a key it does not know yet.
+        click.echo("# 1. on every instance, verify and publish the new key (then wait the JWKS max-age):")
+        click.echo(f"SIGNING_KEYS={','.join([*old, new])}")
+        click.echo("# 2. then sign with it; drop the old keys after REFRESH_TOKEN_TTL:")
+    click.echo(f"SIGNING_KEYS={value}")
+
+
 def _settings() -> Settings:
     try:
         settings = load_settings()

@@ -81,6 +81,10 @@ class TooManyRequests(ServiceError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class ContentTooLarge(ServiceError):
+    status = 413
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
 

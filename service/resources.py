@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from service.auth.guard import authenticated
 from service.errors import problem_for
-from service.validation import parse_body, parse_query
+from service.validation import parse_body, parse_form, parse_query
 
 API = "/api/v1"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -40,6 +40,9 @@ class Operation:
     auth: Auth = "none"
     body: type[BaseModel] | None = None  # parsed from the JSON body, passed to the method
     query: type[BaseModel] | None = None  # parsed from the query string, passed after the body
+    form: type[BaseModel] | None = None  # parsed from a URL-encoded form body, passed like ``body``
+    # Personal access tokens may call only operations declaring scopes, holding one of them.
+    scopes: tuple[str, ...] = ()
     status: int = 200
     returns: type[BaseModel] | None = None  # what the method's result is serialised as
     many: bool = False  # the answer is a JSON array of ``returns``
@@ -59,6 +62,8 @@ def operation(
     auth: Auth = "none",
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
+    form: type[BaseModel] | None = None,
+    scopes: tuple[str, ...] = (),
     status: int = 200,
     returns: type[BaseModel] | None = None,
     many: bool = False,
@@ -83,6 +88,8 @@ def operation(
         auth=auth,
         body=body,
         query=query,
+        form=form,
+        scopes=tuple(scopes),
         status=status,
         returns=returns,
         many=many,
@@ -95,7 +102,7 @@ def operation(
     )
 
     def declare(method: Method) -> Method:
-        if auth != "none" or body is not None or query is not None:
+        if auth != "none" or body is not None or query is not None or form is not None:
             assert inspect.iscoroutinefunction(method), f"{method.__qualname__} must be async"
         method.__operation__ = declared  # type: ignore[attr-defined]
         return method
@@ -153,11 +160,13 @@ def _prepared(resource: type[AsyncResource], name: str) -> tuple[Operation, Call
         inputs = []
         if op.body is not None:
             inputs.append(parse_body(op.body))
+        if op.form is not None:
+            inputs.append(parse_form(op.form))
         if op.query is not None:
             inputs.append(parse_query(op.query))
         return await method(self, *inputs, *args, **kwargs)
 
-    function = run if op.auth == "none" else authenticated(run, op.auth)
+    function = run if op.auth == "none" else authenticated(run, op.auth, op.scopes)
 
     def call(*args: Any, **kwargs: Any) -> Any:
         # Looked up per call: the app decides how to wait on the loop.

@@ -12,13 +12,14 @@ from service import health
 from service.auth import email_resources as email
 from service.auth import event_resources as auth_events
 from service.auth import resources as auth
+from service.auth import token_resources as tokens
 from service.notes import resources as notes
 from service.openapi import docs
 from service.resources import METHODS, Api, AsyncResource, declared, resources_of
 from service.users import resources as users
 
 # The modules whose declared resources are served; a new resource in one of them needs nothing else.
-MODULES: tuple[ModuleType, ...] = (auth, users, notes, health, docs, auth_events, email)
+MODULES: tuple[ModuleType, ...] = (auth, tokens, users, notes, health, docs, auth_events, email)
 _API = "service.api"
 MAX_INT = 2**63 - 1  # ids are signed 64-bit on every backend and driver
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from flask import request
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from service.errors import BadRequest, UnsupportedMediaType, ValidationFailed
+from service.errors import BadRequest, ContentTooLarge, UnsupportedMediaType, ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
 # Byte order marks of UTF-8, UTF-16 (UTF-32 LE starts with the same two bytes) and UTF-32 BE.
@@ -42,6 +43,36 @@ def parse_body(model: type[Model]) -> Model:
             "body: must be a JSON object",
             errors=[{"field": "body", "message": "must be a JSON object"}],
         )
+    return _validate(model, data)
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+# A form carries a token and a hint (RFC 7662): well below the JSON limit.
+MAX_FORM_BYTES = 64 * 1024
+
+
+def parse_form(model: type[Model]) -> Model:
+    """Validate the request's URL-encoded form against ``model``; strict UTF-8, at most MAX_FORM_BYTES."""
+    if request.mimetype != FORM_TYPE:
+        raise UnsupportedMediaType(f"Send the body as a form with 'Content-Type: {FORM_TYPE}'.")
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        raise ContentTooLarge(f"The form must be at most {MAX_FORM_BYTES} bytes.")
+    raw = request.stream.read(MAX_FORM_BYTES + 1)  # chunked bodies carry no length to check first
+    if len(raw) > MAX_FORM_BYTES:
+        raise ContentTooLarge(f"The form must be at most {MAX_FORM_BYTES} bytes.")
+    try:
+        # Percent-escapes decode to bytes and then strictly as UTF-8: no
+        # invalid byte and no surrogate reaches the service.
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form is not URL-encoded UTF-8 text.") from None
+    data: dict[str, Any] = {}
+    for name, value in pairs:
+        if name not in model.model_fields:
+            continue  # RFC 6749 and 7662: unknown parameters are ignored
+        if name in data:
+            raise BadRequest(f"The form gives {name!r} more than once.")
+        data[name] = value
     return _validate(model, data)
 
 

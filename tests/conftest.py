@@ -19,6 +19,7 @@ from config.settings import Settings
 from tests.support.live import LiveServer
 from tests.support.private_redis import private_redis  # noqa: F401  (a fixture)
 from tests.support.processes import RedisServer, migrate
+from tests.support.signing import default_key_path
 
 pytest_plugins = [
     "tests.support.databases",
@@ -58,6 +59,7 @@ def base_settings(database_url: str, redis_url: str, **overrides: object) -> Set
         "redis_url": redis_url,
         "bcrypt_rounds": 4,  # the cost is a setting; tests need speed, not strength
         "bcrypt_threads": 2,
+        "signing_keys": default_key_path(),
     }
     values.update(overrides)
     return Settings(**values).validated()  # type: ignore[arg-type]

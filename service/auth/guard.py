@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from flask import g, request
 from flask import session as cookie_data
 
+from service.auth import personal_tokens
 from service.auth.cookie_login import cookie_principal
 from service.auth.sessions import ClientInfo, Principal, touch_session
 from service.auth.tokens import decode_token
@@ -27,12 +28,15 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def authenticated(method: Handler, mode: str = "either") -> Handler:
-    """Run ``method`` only for a caller with a live login; sets ``g.principal``."""
+def authenticated(method: Handler, mode: str = "either", scopes: tuple[str, ...] = ()) -> Handler:
+    """Run ``method`` only for a caller with a live login (or a token with one of ``scopes``)."""
 
     @functools.wraps(method)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.principal = await authenticate(mode)
+        caller = await authenticate(mode)
+        if caller.scopes is not None:
+            require_scope(caller.scopes, scopes)
+        g.principal = caller
         return await method(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -47,11 +51,22 @@ async def authenticate(mode: str = "either") -> Principal:
     return await _from_cookie()
 
 
+def require_scope(granted: frozenset[str], needed: tuple[str, ...]) -> None:
+    """403 unless a personal access token's scopes include one of the operation's."""
+    if not needed:
+        # Sessions, tokens, password, email, second factor, the account: never with a PAT.
+        raise Forbidden("A personal access token cannot call this endpoint; use a login session.")
+    if granted.isdisjoint(needed):
+        raise Forbidden(f"The personal access token lacks the scope {' or '.join(map(repr, needed))}.")
+
+
 async def _from_bearer() -> Principal:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send 'Authorization: Bearer <access token>' or log in with a cookie session.")
     rt = runtime.current()
+    if personal_tokens.is_personal_token(token.strip()):
+        return await personal_tokens.authenticate(rt, token.strip())
     claims = decode_token(rt.settings, token.strip(), token_type="access")
     caller = Principal.of(claims)
     if not await touch_session(rt.redis, caller, seen_every=rt.settings.session_seen_interval):

@@ -18,7 +18,7 @@ from service.auth.sessions import (
     rotate_refresh,
     start_session,
 )
-from service.auth.tokens import Claims, TokenType, decode_token, is_id, issue_token, new_id
+from service.auth.tokens import Claims, TokenType, decode_token, is_id, issue_token, new_id, successor_id
 from service.errors import NotFound, Unauthorized
 from service.serving.runtime import Runtime
 from service.users import accounts
@@ -47,24 +47,41 @@ async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPai
     return TokenPair(access_token=access, refresh_token=refresh_token, expires_in=settings.access_token_ttl)
 
 
-async def refresh(rt: Runtime, refresh_token: str) -> TokenPair:
-    """Spend a refresh token for a new pair; a spent one revokes its whole session."""
+async def refresh(rt: Runtime, refresh_token: str, client: ClientInfo) -> TokenPair:
+    """Spend a refresh token for a new pair; a spent one revokes its whole session.
+
+    The same client presenting it again within REFRESH_REUSE_GRACE gets the
+    identical pair: its ids derive from the spent token's, its issue time is
+    the first use's, and both algorithms sign deterministically.
+    """
     settings = rt.settings
     claims = decode_token(settings, refresh_token, token_type="refresh")
     # Redis alone cannot tell an account from an earlier one with the same id
     # whose session outlived its database (a restored backup): ask the database.
     await accounts.require(rt, claims.account)
-    new_refresh, new = _issue(settings, claims.account, claims.session_id, "refresh")
-    outcome = await rotate_refresh(
-        rt.redis, claims, new_refresh_id=new.token_id, ttl=settings.refresh_token_ttl
+    refresh_id = successor_id(claims.token_id, "refresh")
+    outcome, issued_at = await rotate_refresh(
+        rt.redis,
+        claims,
+        new_refresh_id=refresh_id,
+        ttl=settings.refresh_token_ttl,
+        client=client,
+        grace=settings.refresh_reuse_grace,
     )
     if outcome == Rotation.REUSED:
         # The session is already revoked (in the same script that saw the reuse).
         await events.record_alone(rt.db, claims.account, "refresh_reuse", session_id=claims.session_id)
         raise Unauthorized("The refresh token was already used; the session has been revoked.")
-    if outcome != Rotation.ROTATED:
+    if outcome not in (Rotation.ROTATED, Rotation.REISSUED):
         raise Unauthorized("The token has been revoked.")
-    access, _ = _issue(settings, claims.account, claims.session_id, "access")
+    account, sid = claims.account, claims.session_id
+    new_refresh, _ = issue_token(
+        settings, account=account, session_id=sid, token_type="refresh", now=issued_at, token_id=refresh_id
+    )
+    access_id = successor_id(claims.token_id, "access")
+    access, _ = issue_token(
+        settings, account=account, session_id=sid, token_type="access", now=issued_at, token_id=access_id
+    )
     return TokenPair(access_token=access, refresh_token=new_refresh, expires_in=settings.access_token_ttl)
 
 

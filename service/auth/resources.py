@@ -52,7 +52,7 @@ class Refresh(AsyncResource):
         errors={401: "The refresh token was already used; the session has been revoked."},
     )
     async def post(self, form: RefreshRequest) -> Any:
-        return await logins.refresh(runtime.current(), form.refresh_token), NO_STORE
+        return await logins.refresh(runtime.current(), form.refresh_token, client_info()), NO_STORE
 
 
 class Logout(AsyncResource):

@@ -48,21 +48,33 @@ return 1 + ended
 """
 
 # Spend the presented refresh token. Atomic, so two concurrent refreshes with
-# one token cannot both see it live: the loser sees a spent token, which is
-# treated as theft and revokes the whole session.
+# one token cannot both see it live. KEYS: the session, the index; ARGV: uid,
+# the presented token id, its successor's id, now (ISO), ttl, sid, the
+# client's fingerprint, the grace in seconds. The first use records the
+# spent id (prt), when (rat, Redis's clock, so instances agree) and by whom
+# (rcl). The same client presenting it again within the grace, while the
+# successor is still the live one, is told to re-issue that successor
+# (returns 2 and the first use's time): the family never forks. Anything
+# else spent is reuse, treated as theft: the whole session is revoked (-1).
 ROTATE = """
-local s = redis.call('HMGET', KEYS[1], 'uid', 'rt', 'fs')
-if s[1] ~= ARGV[1] then return 0 end
-if s[2] ~= ARGV[2] then
-  redis.call('DEL', KEYS[1])
-  if s[3] then redis.call('DEL', s[3]) end
-  redis.call('ZREM', KEYS[2], ARGV[6])
-  return -1
+local s = redis.call('HMGET', KEYS[1], 'uid', 'rt', 'fs', 'prt', 'rat', 'rcl')
+if s[1] ~= ARGV[1] then return {0, 0} end
+local now = tonumber(redis.call('TIME')[1])
+if s[2] == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'rt', ARGV[3], 'seen', ARGV[4], 'prt', ARGV[2], 'rat', now, 'rcl', ARGV[7])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  return {1, now}
 end
-redis.call('HSET', KEYS[1], 'rt', ARGV[3], 'seen', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
+local grace = tonumber(ARGV[8])
+if grace > 0 and s[4] == ARGV[2] and s[2] == ARGV[3] and s[6] == ARGV[7]
+    and now - tonumber(s[5]) <= grace then
+  return {2, tonumber(s[5])}
+end
+redis.call('DEL', KEYS[1])
+if s[3] then redis.call('DEL', s[3]) end
+redis.call('ZREM', KEYS[2], ARGV[6])
+return {-1, 0}
 """
 
 # End one session if it belongs to the user; its cookie record goes with it.

@@ -26,6 +26,7 @@ be one atomic script there).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -47,10 +48,16 @@ _MAX_USER_AGENT = 256
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller of a request: an account, through one of its login sessions."""
+    """The authenticated caller of a request: an account, through a login session or a personal token.
+
+    ``scopes`` is None for a login session (it may do everything); for a
+    personal access token, what the token grants, ``token_id`` naming it.
+    """
 
     account: Account
     session_id: str
+    scopes: frozenset[str] | None = None
+    token_id: int = 0
 
     @classmethod
     def of(cls, claims: Claims) -> Principal:
@@ -89,6 +96,7 @@ class SessionRecord:
 class Rotation(IntEnum):
     """What spending a refresh token did."""
 
+    REISSUED = 2  # spent moments ago by the same client: give it the same successor again
     ROTATED = 1
     UNKNOWN = 0  # no such live session: expired, revoked, or Redis lost it
     REUSED = -1  # a spent token: the session has just been revoked
@@ -164,17 +172,27 @@ def _timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-async def rotate_refresh(redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int) -> Rotation:
-    """Spend the refresh token ``claims`` describes; a ``Rotation`` value."""
+async def rotate_refresh(
+    redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int, client: ClientInfo, grace: int
+) -> tuple[Rotation, int]:
+    """Spend the refresh token ``claims`` describes: a ``Rotation`` and the successor's issue time."""
     script = cached_script(redis, scripts.ROTATE)
     keys = [session_key(claims.session_id), user_sessions_key(claims.account)]
     now = _timestamp(utcnow())
     args: list[str | int] = [claims.account.redis_name, claims.token_id, new_refresh_id, now, ttl]
-    outcome = Rotation(await script(keys=keys, args=[*args, claims.session_id]))
-    if outcome is not Rotation.UNKNOWN:
+    args += [claims.session_id, client_fingerprint(client), grace]
+    code, issued_at = await script(keys=keys, args=args)
+    outcome = Rotation(int(code))
+    if outcome in (Rotation.ROTATED, Rotation.REUSED):
         # A spent token, or a session ended for reuse, must stay so after a failover.
         await wait_for_replicas(redis)
-    return outcome
+    return outcome, int(issued_at)
+
+
+def client_fingerprint(client: ClientInfo) -> str:
+    """The client's address and user agent as one short digest, for the refresh grace."""
+    digest = hashlib.sha256(f"{client.ip}\n{client.user_agent}".encode("utf-8", "replace"))
+    return digest.hexdigest()[:32]
 
 
 async def end_session(redis: Redis, *, account: Account, session_id: str) -> bool:

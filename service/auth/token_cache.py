@@ -5,7 +5,7 @@ ACCESS_TOKEN_TTL. Verifying it costs about 150 µs each time (PyJWT parses
 JSON, prepares the key and checks the base64 alphabet character by
 character in Python), a tenth of what an authenticated request costs; a
 dictionary look-up costs under a microsecond. Only the exact string that
-verified under the same secret hits, and never once it has expired, so the
+verified under the same key ring (keys, issuer, audience) hits, and never once it has expired, so the
 answer is the one verifying again would give. What is cached is the typed
 ``Claims``, built only after every claim's type and shape was checked.
 Revocation is still checked in Redis on every request.
@@ -23,23 +23,23 @@ if TYPE_CHECKING:
 
 
 class VerifiedTokens:
-    """Claims of tokens that passed verification, keyed by token and secret."""
+    """Claims of tokens that passed verification, keyed by token and the verifying keys."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._entries: dict[tuple[str, str], Claims] = {}
 
-    def get(self, secret: str, token: str, now: float) -> Claims | None:
-        """The claims if this token verified under ``secret`` and has not expired."""
-        claims = self._entries.get((secret, token))
+    def get(self, verifier: str, token: str, now: float) -> Claims | None:
+        """The claims if this token verified under the keys ``verifier`` names and has not expired."""
+        claims = self._entries.get((verifier, token))
         if claims is None or claims.expires_at <= now:  # PyJWT's rule, with no leeway
             return None
         return claims
 
-    def put(self, secret: str, token: str, claims: Claims) -> None:
+    def put(self, verifier: str, token: str, claims: Claims) -> None:
         if len(self._entries) >= self.size:
             # Drop the oldest quarter: expired or idle tokens go first
             # (dicts keep insertion order), and eviction stays rare.
             for key in list(self._entries)[: self.size // 4]:
                 self._entries.pop(key, None)
-        self._entries[(secret, token)] = claims
+        self._entries[(verifier, token)] = claims

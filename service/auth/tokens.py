@@ -1,4 +1,4 @@
-"""JWT access and refresh tokens, signed with one pinned algorithm.
+"""JWT access and refresh tokens, signed by the deployment's key ring (EdDSA or ES256, pinned).
 
 A token is trusted only once its signature verified and every claim has
 the type and shape this module issues: PyJWT accepts, for instance, an
@@ -8,20 +8,24 @@ cache of verified tokens.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
 import jwt
 
 from config.settings import Settings
+from service.auth.signed_tokens import TokenSigner
+from service.auth.signing_keys import load_key_ring
 from service.auth.token_cache import VerifiedTokens
 from service.errors import Unauthorized
 from service.users.keys import Account, is_account_key
 
-ALGORITHM = "HS256"
 # "ak" is the account key: tokens issued before it existed are not valid
 # (their users log in again once), since a bare id may name another account.
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "ak", "jti", "typ", "sid"]
@@ -41,11 +45,37 @@ class Claims:
     token_id: str
     token_type: TokenType
     expires_at: int
+    issued_at: int = 0
 
 
 def new_id() -> str:
     """A fresh session or token id: 32 lowercase hex characters."""
     return uuid.uuid4().hex
+
+
+def successor_id(token_id: str, token_type: TokenType) -> str:
+    """The id of the token that replaces ``token_id`` on refresh: the same for every presentation.
+
+    Derived, not drawn, so a refresh presented again within the grace window
+    re-issues the identical pair and nothing presentable need be stored.
+    """
+    return hashlib.sha256(f"{token_type}:{token_id}".encode()).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=8)
+def _signer(signing_keys: str, production: bool, issuer: str, audience: str) -> TokenSigner:
+    ring = load_key_ring(signing_keys, production=production, key_dir=Path("var"))
+    return TokenSigner(ring, issuer, audience)
+
+
+def signer_for(settings: Settings) -> TokenSigner:
+    """The deployment's signer: its keys are read once per process and setting."""
+    return _signer(settings.signing_keys, settings.is_production, settings.issuer, settings.token_audience)
+
+
+def _verifier(signer: TokenSigner) -> str:
+    """Names the keys, issuer and audience a token verified under, for the cache of verified tokens."""
+    return " ".join([signer.issuer, signer.audience, *(key.kid for key in signer.ring.keys)])
 
 
 def is_id(value: object) -> TypeGuard[str]:
@@ -60,11 +90,15 @@ def issue_token(
     session_id: str,
     token_type: TokenType,
     now: int | None = None,
+    token_id: str | None = None,
 ) -> tuple[str, Claims]:
-    """A signed token of ``token_type`` for a login session of ``account``."""
+    """A signed token of ``token_type`` for a login session of ``account``.
+
+    Equal arguments (with ``now`` and ``token_id`` given) give the identical token.
+    """
     issued = int(time.time()) if now is None else now
     lifetime = settings.access_token_ttl if token_type == "access" else settings.refresh_token_ttl
-    claims = Claims(account, session_id, new_id(), token_type, issued + lifetime)
+    claims = Claims(account, session_id, token_id or new_id(), token_type, issued + lifetime, issued)
     payload = {
         "sub": str(account.user_id),  # RFC 7519 wants a string; PyJWT 2.10+ enforces it
         "ak": account.account_key,
@@ -74,20 +108,17 @@ def issue_token(
         "iat": issued,
         "exp": claims.expires_at,
     }
-    return jwt.encode(payload, settings.secret_key.get_secret_value(), algorithm=ALGORITHM), claims
+    return signer_for(settings).sign(payload), claims
 
 
 def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Claims:
     """Verify signature, expiry, every claim's type and shape, and the token type; 401 on any failure."""
-    claims = _verified.get(settings.secret_key.get_secret_value(), token, time.time())
+    signer = signer_for(settings)
+    verifier = _verifier(signer)
+    claims = _verified.get(verifier, token, time.time())
     if claims is None:
         try:
-            payload = jwt.decode(
-                token,
-                settings.secret_key.get_secret_value(),
-                algorithms=[ALGORITHM],
-                options={"require": REQUIRED_CLAIMS},
-            )
+            payload = signer.verify(token, require=REQUIRED_CLAIMS)
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired.") from None
         except jwt.InvalidTokenError:
@@ -95,7 +126,7 @@ def decode_token(settings: Settings, token: str, *, token_type: TokenType) -> Cl
         claims = _claims(payload)
         if claims is None:
             raise Unauthorized("The token is not valid.")
-        _verified.put(settings.secret_key.get_secret_value(), token, claims)
+        _verified.put(verifier, token, claims)
     if claims.token_type != token_type:
         raise Unauthorized(f"This endpoint needs a token of type {token_type!r}.")
     return claims
@@ -113,4 +144,4 @@ def _claims(payload: dict[str, Any]) -> Claims | None:
     if token_type not in _TOKEN_TYPES or not is_id(payload["sid"]) or not is_id(payload["jti"]):
         return None
     account = Account(int(subject), account_key)
-    return Claims(account, payload["sid"], payload["jti"], token_type, payload["exp"])
+    return Claims(account, payload["sid"], payload["jti"], token_type, payload["exp"], payload["iat"])

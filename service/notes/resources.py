@@ -45,6 +45,7 @@ class NoteList(AsyncResource):
         f"{API}/notes",
         "The caller's notes, newest first, a page at a time",
         auth="either",
+        scopes=("notes:read",),
         query=NoteListQuery,
         returns=NotePage,
     )
@@ -57,6 +58,7 @@ class NoteList(AsyncResource):
         f"{API}/notes",
         "Create a note",
         auth="either",
+        scopes=("notes:write",),
         body=NoteCreate,
         status=201,
         returns=NotePublic,
@@ -76,6 +78,7 @@ class NoteItem(AsyncResource):
         f"{API}/notes/<int:note_id>",
         "One of the caller's notes",
         auth="either",
+        scopes=("notes:read",),
         returns=NotePublic,
         errors=MISSING,
     )
@@ -89,6 +92,7 @@ class NoteItem(AsyncResource):
         f"{API}/notes/<int:note_id>",
         "Change a note's title or body",
         auth="either",
+        scopes=("notes:write",),
         body=NoteUpdate,
         returns=NotePublic,
         errors=MISSING,
@@ -101,7 +105,14 @@ class NoteItem(AsyncResource):
             raise _missing(note_id)
         return note
 
-    @operation(f"{API}/notes/<int:note_id>", "Delete a note", auth="either", status=204, errors=MISSING)
+    @operation(
+        f"{API}/notes/<int:note_id>",
+        "Delete a note",
+        auth="either",
+        scopes=("notes:write",),
+        status=204,
+        errors=MISSING,
+    )
     async def delete(self, note_id: int) -> None:
         if not await repository.delete_note(runtime.current().db, **_owner(), note_id=note_id):
             raise _missing(note_id)

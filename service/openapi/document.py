@@ -117,6 +117,8 @@ def _component_schemas(routes: list[Route]) -> dict[str, Any]:
     for route in routes:
         if route.op.body is not None:
             models[(route.op.body, "validation")] = None
+        if route.op.form is not None:
+            models[(route.op.form, "validation")] = None
         if route.op.returns is not None:
             models[(route.op.returns, "serialization")] = None
     _, definitions = models_json_schema(list(models), ref_template=REF)
@@ -140,6 +142,11 @@ def _operation(route: Route) -> dict[str, Any]:
         spec["parameters"] = parameters
     if op.body is not None:
         spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
+    if op.form is not None:
+        form = {"application/x-www-form-urlencoded": {"schema": _ref(op.form)}}
+        spec["requestBody"] = {"required": True, "content": form}
+    if op.scopes:
+        spec["x-scopes"] = list(op.scopes)  # what a personal access token needs
     security = _security(route)
     if security:
         spec["security"] = security
@@ -215,8 +222,10 @@ def _errors(route: Route) -> list[int]:
     """The statuses an operation can answer with: those it declares and those its declaration implies."""
     op = route.op
     statuses = set(op.errors)
-    if op.body is not None:
+    if op.body is not None or op.form is not None:
         statuses |= {400, 413, 415, 422}
+    if op.scopes:
+        statuses.add(403)  # a personal access token without the scope
     if op.query is not None:
         statuses.add(422)
     if op.auth != "none":

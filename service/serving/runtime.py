@@ -36,6 +36,9 @@ class Runtime:
         self.cookie_record_redis = BridgedRedis(lambda: self.redis)
 
     async def open(self) -> None:
+        from service.auth.tokens import signer_for  # auth builds on this module
+
+        signer_for(self.settings)  # read the signing keys now: a bad file fails the start, not a login
         self.loop = asyncio.get_running_loop()
         self._db = Database(self.settings)
         self._redis = create_redis(self.settings)

@@ -15,7 +15,9 @@ from service.users.schemas import AccountDeletion, PasswordChange, UserPublic
 
 
 class Me(AsyncResource):
-    @operation(f"{API}/users/me", "The caller's account", auth="either", returns=UserPublic)
+    @operation(
+        f"{API}/users/me", "The caller's account", auth="either", scopes=("profile:read",), returns=UserPublic
+    )
     async def get(self) -> Any:
         return await accounts.profile(runtime.current(), principal().account)
 

@@ -49,7 +49,7 @@ def _resolved(document: dict[str, Any], response: dict[str, Any]) -> dict[str, A
 
 def _url(path: str) -> str:
     # Any well-formed value: the errors provoked here come before the resource is looked up.
-    return re.sub(r"{note_id}", "1", re.sub(r"{session_id}", "x", path))
+    return re.sub(r"{(?:note|token)_id}", "1", re.sub(r"{session_id}", "x", path))
 
 
 def test_the_document_is_valid_openapi_3_1(client: httpx.Client) -> None:
@@ -156,11 +156,19 @@ def test_documented_body_errors_are_what_the_server_answers(
         422: ({"Content-Type": "application/json"}, b"[]"),
         413: ({"Content-Type": "application/json"}, b'"' + b"x" * (1024 * 1024 + 1) + b'"'),
     }
+    form = "application/x-www-form-urlencoded"
+    form_bodies = {
+        415: ({"Content-Type": "application/json"}, b"{}"),
+        400: ({"Content-Type": form}, b"token=%ff"),  # not UTF-8
+        422: ({"Content-Type": form}, b"token_type_hint=access"),  # no token
+        413: ({"Content-Type": form}, b"token=" + b"x" * (64 * 1024)),
+    }
     checked = 0
     for method, path, operation in _operations(document):
         if "requestBody" not in operation:
             continue
-        for status, (headers, content) in bodies.items():
+        chosen = form_bodies if form in operation["requestBody"]["content"] else bodies
+        for status, (headers, content) in chosen.items():
             assert str(status) in operation["responses"], f"{method} {path} {status}"
             response = client.request(
                 method.upper(), _url(path), headers=headers | account.auth, content=content

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from service.auth.tokens import ALGORITHM
+from service.auth.signing_keys import load_key_ring
 from tests.factories import logged_in_user
 from tests.support.live import LiveServer
+from tests.support.signing import forge as sign_claims
+from tests.support.signing import new_key_path
 
 ME = "/api/v1/users/me"
 
@@ -24,7 +23,7 @@ def forge(server: LiveServer, token: str, **changes: object) -> str:
     claims = jwt.decode(token, options={"verify_signature": False})
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, server.settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
+    return sign_claims(server.settings, claims)
 
 
 def assert_refused(response: httpx.Response) -> None:
@@ -60,20 +59,44 @@ def test_an_expired_token_is_refused(client: httpx.Client, server: LiveServer) -
     assert "expired" in response.json()["detail"]
 
 
-def test_a_token_signed_with_another_key_is_refused(client: httpx.Client) -> None:
+def test_a_token_signed_with_a_key_not_listed_is_refused(client: httpx.Client, server: LiveServer) -> None:
     account = logged_in_user(client)
     claims = jwt.decode(account.access_token, options={"verify_signature": False})
-    token = jwt.encode(claims, "another-key-that-is-long-enough-for-hs256!", algorithm=ALGORITHM)
+    token = sign_claims(server.settings, claims, key_path=new_key_path("unlisted"))
+    assert_refused(client.get(ME, headers={"Authorization": f"Bearer {token}"}))
+
+
+def test_a_listed_kid_over_another_key_is_refused(client: httpx.Client, server: LiveServer) -> None:
+    account = logged_in_user(client)
+    claims = jwt.decode(account.access_token, options={"verify_signature": False})
+    kid = jwt.get_unverified_header(account.access_token)["kid"]
+    token = jwt.encode(claims, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid})
     assert_refused(client.get(ME, headers={"Authorization": f"Bearer {token}"}))
 
 
 def test_other_algorithms_are_refused(client: httpx.Client, server: LiveServer) -> None:
     account = logged_in_user(client)
     claims = jwt.decode(account.access_token, options={"verify_signature": False})
-    for algorithm in ("HS512", "none"):
-        key = None if algorithm == "none" else server.settings.secret_key.get_secret_value()
-        token = jwt.encode(claims, key, algorithm=algorithm)
+    kid = jwt.get_unverified_header(account.access_token)["kid"]
+    es256 = load_key_ring([new_key_path("es256", "ES256")], production=True).signing_key
+    # The public key as an HMAC secret is the classic confusion attack.
+    public = client.get("/.well-known/jwks.json").json()["keys"][0]["x"]
+    for algorithm, key in (("HS256", public), ("none", None), ("ES256", es256.private_key)):
+        token = jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid})  # type: ignore[arg-type]
         assert_refused(client.get(ME, headers={"Authorization": f"Bearer {token}"}))
+
+
+@pytest.mark.parametrize("member", ["jku", "x5u", "jwk"])
+def test_a_header_naming_a_key_source_is_refused(
+    client: httpx.Client, server: LiveServer, member: str
+) -> None:
+    account = logged_in_user(client)
+    claims = jwt.decode(account.access_token, options={"verify_signature": False})
+    key_path = server.settings.signing_keys.split(",")[0]
+    key = load_key_ring([key_path], production=True).signing_key
+    value: object = key.jwk if member == "jwk" else "https://attacker.example/keys"
+    token = jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid, member: value})
+    assert_refused(client.get(ME, headers={"Authorization": f"Bearer {token}"}))
 
 
 def test_a_non_string_subject_is_refused(client: httpx.Client, server: LiveServer) -> None:
@@ -97,13 +120,7 @@ def test_a_refresh_token_cannot_authorize_a_request(client: httpx.Client) -> Non
 
 def _signed(server: LiveServer, claims: dict[str, object]) -> str:
     """``claims`` signed with the server's key exactly as given (PyJWT's encode may check types)."""
-    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
-    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
-    signing_input = header + b"." + body
-    signature = hmac.new(
-        server.settings.secret_key.get_secret_value().encode(), signing_input, hashlib.sha256
-    ).digest()
-    return (signing_input + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+    return sign_claims(server.settings, claims)
 
 
 def _wrong_types(claims: dict[str, object]) -> dict[str, dict[str, object]]:

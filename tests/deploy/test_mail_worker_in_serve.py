@@ -11,6 +11,7 @@ import httpx
 from tests.factories import PASSWORD, random_username
 from tests.support.processes import RedisServer, free_port, migrate, wait_until
 from tests.support.served import ServedProcess, run_serve
+from tests.support.signing import default_key_path
 
 
 def test_the_worker_beside_the_server_delivers_and_stops_with_it(
@@ -45,6 +46,7 @@ def test_production_refuses_to_start_without_a_relay(tmp_path: Path) -> None:
     environ = {
         "APP_ENV": "production",
         "SECRET_KEY": "k" * 48,
+        "SIGNING_KEYS": default_key_path(),
         "DATABASE_URL": database_url,
         "PORT": str(free_port()),
     }

@@ -91,6 +91,7 @@ def test_every_readme_block_works_pasted_in_order_on_a_fresh_server(
         redis_url=private_redis.url,
         mail_outbox_dir=str(tmp_path / "var" / "outbox"),
         smtp_url="",  # unset: the outbox, as in development
+        introspection_clients="demo:demo-secret",
         args=("--mail-worker",),
     )
     blocks = shell_blocks(README.read_text())

@@ -14,6 +14,7 @@ import pytest
 
 from tests.factories import logged_in_user
 from tests.support.processes import ROOT, free_port, wait_until
+from tests.support.signing import default_key_path
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def served(database_url: str, redis_url: str) -> Iterator[tuple[str, subprocess.
         "WORKERS": "2",
         "BCRYPT_ROUNDS": "4",
         "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
+        "SIGNING_KEYS": default_key_path(),
     }
     process = subprocess.Popen(
         [sys.executable, "serve.py"],

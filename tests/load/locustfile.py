@@ -1,4 +1,5 @@
-"""Locust profile: API clients with bearer tokens and browsers with a cookie session.
+"""Locust profile: API clients with bearer tokens, browsers with a cookie session, scripts with
+personal access tokens, and clients refreshing from several tabs at once.
 
 ``make load HOST=http://127.0.0.1:8000 USERS=50 SPAWN_RATE=10 DURATION=1m`` runs it
 headless and writes ``reports/load.html`` and ``reports/load_*.csv``. Each request
@@ -302,3 +303,111 @@ class Browser(_Account):
         ) as response:
             _check(response, 401)
         self.log_in()
+
+
+class MachineClient(_Account):
+    """A script with a personal access token (issue 15): reads itself and its notes, writes a few."""
+
+    weight = 2
+    wait_time = between(0.2, 1.0)
+
+    def log_in(self) -> None:
+        with self.client.post(
+            f"{API}/auth/login",
+            json={"username": self.username, "password": PASSWORD},
+            name=f"{API}/auth/login",
+            catch_response=True,
+        ) as response:
+            pair = _check(response, 200, lambda data: "access_token" in data)
+        if pair is None:
+            self.headers = {}
+            return
+        body = {
+            "name": "load test",
+            "scopes": ["profile:read", "notes:read", "notes:write"],
+            "current_password": PASSWORD,
+        }
+        with self.client.post(
+            f"{API}/auth/tokens",
+            json=body,
+            headers={"Authorization": f"Bearer {pair['access_token']}"},
+            name=f"{API}/auth/tokens",
+            catch_response=True,
+        ) as response:
+            data = _check(response, 201, lambda data: str(data.get("token", "")).startswith("pat_"))
+        self.headers = {"Authorization": f"Bearer {data['token']}"} if data else {}
+
+    @task(6)
+    def me(self) -> None:
+        if self.headers:
+            self.read_me()
+
+    @task(3)
+    def notes_list(self) -> None:
+        if self.headers:
+            self.list_notes()
+
+    @task(1)
+    def note_create(self) -> None:
+        if self.headers:
+            self.create_note()
+
+    @task(1)
+    def sessions_refused(self) -> None:
+        """A personal access token never manages sessions."""
+        if not self.headers:
+            return
+        with self.client.get(
+            f"{API}/auth/sessions",
+            headers=self.headers,
+            name=f"{API}/auth/sessions [PAT]",
+            catch_response=True,
+        ) as response:
+            _check(response, 403)
+
+
+class ManyTabs(_Account):
+    """A browser-like client refreshing from several tabs at once: every tab gets the same new pair."""
+
+    weight = 1
+    wait_time = between(1.0, 3.0)
+    tabs = 4
+
+    def log_in(self) -> None:
+        with self.client.post(
+            f"{API}/auth/login",
+            json={"username": self.username, "password": PASSWORD},
+            name=f"{API}/auth/login",
+            catch_response=True,
+        ) as response:
+            data = _check(response, 200, lambda data: "refresh_token" in data)
+        self.refresh = data["refresh_token"] if data else ""
+        self.headers = {"Authorization": f"Bearer {data['access_token']}"} if data else {}
+
+    @task
+    def refresh_from_every_tab(self) -> None:
+        if not self.refresh:
+            self.log_in()
+            return
+        import gevent
+
+        spent = self.refresh
+
+        def one_tab() -> Any:
+            with self.client.post(
+                f"{API}/auth/refresh",
+                json={"refresh_token": spent},
+                name=f"{API}/auth/refresh [concurrent tabs]",
+                catch_response=True,
+            ) as response:
+                return _check(response, 200, lambda data: data.get("refresh_token") not in (None, spent))
+
+        jobs = [gevent.spawn(one_tab) for _ in range(self.tabs)]
+        gevent.joinall(jobs)
+        pairs = {(job.value or {}).get("refresh_token") for job in jobs}
+        if len(pairs) != 1 or None in pairs:
+            self.log_in()  # a fork or a failure: the failures above are in the report
+            return
+        (self.refresh,) = pairs
+        self.headers = {"Authorization": f"Bearer {jobs[0].value['access_token']}"}
+        self.read_me()

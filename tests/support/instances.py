@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.processes import ROOT, free_port, wait_until
+from tests.support.signing import default_key_path
 
 # The command the deployment runs (Dockerfile, docker-compose.yml, make run).
 SERVE_COMMAND = ["serve.py"]
@@ -73,4 +74,5 @@ def instance_environ(secret: str, database_url: str, redis_url: str, **environ: 
         "REDIS_URL": redis_url,
         "BCRYPT_ROUNDS": "4",
         "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
+        "SIGNING_KEYS": default_key_path(),
     } | {name.upper(): str(value) for name, value in environ.items()}

@@ -21,6 +21,7 @@ import pytest
 
 from config.settings import Settings
 from tests.support.processes import ROOT, free_port, migrate, wait_until
+from tests.support.signing import default_key_path
 
 
 class ServedProcess:
@@ -112,6 +113,7 @@ def serve_process(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Serv
             "WORKERS": "1",
             "BCRYPT_ROUNDS": "4",
             "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
+            "SIGNING_KEYS": default_key_path(),
         } | {key.upper(): str(value) for key, value in overrides.items()}
         served = ServedProcess(environ, tmp_path / f"served-{number}.log", args)
         started.append(served)

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.processes import ROOT, free_port, wait_until
+from tests.support.signing import default_key_path
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -206,8 +207,13 @@ class MailWorker:
     def __init__(self, log: Path, environ: Mapping[str, str]) -> None:
         self.log_path = log
         env = {key: value for key, value in os.environ.items() if not key.startswith(("SMTP_", "MAIL_"))}
-        # The worker reads the service's settings: production needs a real SECRET_KEY there too.
-        env |= {"PYTHONPATH": str(ROOT), "SECRET_KEY": secrets.token_urlsafe(48), **environ}
+        # The worker reads the service's settings: production needs its secret and keys there too.
+        env |= {
+            "PYTHONPATH": str(ROOT),
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "SIGNING_KEYS": default_key_path(),
+            **environ,
+        }
         with log.open("ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service.mail.worker"], cwd=ROOT, env=env, stdout=output, stderr=output

@@ -9,6 +9,7 @@ import pytest
 
 from config.settings import Settings
 from service.auth.password_epochs import EPOCH_TTL
+from service.auth.personal_tokens import USED_EVERY, VERDICT_TTL
 from tests.factories import PASSWORD, Account, log_in, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
@@ -67,7 +68,22 @@ def _failed_and_limited_logins(client: httpx.Client) -> None:
 def _refresh_and_reuse(client: httpx.Client) -> None:
     account = log_in(client, register(client))
     assert client.post(REFRESH, json={"refresh_token": account.refresh_token}).status_code == 200
-    assert client.post(REFRESH, json={"refresh_token": account.refresh_token}).status_code == 401
+    # The same client within the grace gets the same pair again; another client is reuse.
+    assert client.post(REFRESH, json={"refresh_token": account.refresh_token}).status_code == 200
+    thief = {"User-Agent": "thief/1.0"}
+    assert (
+        client.post(REFRESH, json={"refresh_token": account.refresh_token}, headers=thief).status_code == 401
+    )
+
+
+def _personal_tokens(client: httpx.Client) -> None:
+    account = log_in(client, register(client))
+    body = {"name": "ci", "scopes": ["profile:read"], "current_password": PASSWORD}
+    for _ in range(2):
+        created = client.post("/api/v1/auth/tokens", json=body, headers=account.auth).json()
+        assert client.get(ME, headers=bearer(created["token"])).status_code == 200
+    path = f"/api/v1/auth/tokens/{created['id']}"
+    assert client.delete(path, headers=account.auth).status_code == 204
 
 
 def _logouts(client: httpx.Client) -> None:
@@ -108,6 +124,7 @@ FLOWS = [
     _logouts,
     _password_change,
     _cookie_sessions,
+    _personal_tokens,
 ]
 
 
@@ -119,6 +136,8 @@ def _sweep(store: RedisServer, settings: Settings) -> set[str]:
         "auth:cookie:": settings.refresh_token_ttl,
         "auth:limit:": settings.login_window,
         "auth:password-epoch:": EPOCH_TTL,
+        "auth:pat:": VERDICT_TTL,  # a verdict, or a revocation's tombstone
+        "auth:pat-used:": USED_EVERY,
     }
     redis = store.client()
     seen = set()
@@ -139,7 +158,15 @@ def test_no_key_is_ever_left_without_a_ttl(
         flow(isolated)
         seen |= _sweep(private_redis, isolated_server.settings)
     # The sweep looked at every kind of key the service writes.
-    assert seen == {"auth:session:", "auth:user:", "auth:cookie:", "auth:limit:", "auth:password-epoch:"}
+    assert seen == {
+        "auth:session:",
+        "auth:user:",
+        "auth:cookie:",
+        "auth:limit:",
+        "auth:password-epoch:",
+        "auth:pat:",
+        "auth:pat-used:",
+    }
 
 
 def _live_and_revoked(client: httpx.Client) -> dict[str, tuple[str, str, dict]]:

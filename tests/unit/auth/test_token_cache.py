@@ -11,14 +11,15 @@ from service.auth.token_cache import VerifiedTokens
 from service.auth.tokens import Claims, decode_token, issue_token, new_id
 from service.errors import Unauthorized
 from service.users.keys import Account, new_account_key
+from tests.support.signing import default_key_path, new_key_path
 
-SECRET = "s" * 40
+VERIFIER = "issuer audience kid"
 ACCOUNT = Account(7, new_account_key())
 SESSION = new_id()
 
 
-def _settings(secret: str = SECRET) -> Settings:
-    return Settings(secret_key=secret)
+def _settings(key_path: str | None = None) -> Settings:
+    return Settings(signing_keys=key_path or default_key_path())
 
 
 def _claims(expires_at: int) -> Claims:
@@ -32,11 +33,11 @@ def test_a_token_decodes_the_same_from_the_cache() -> None:
     assert first == again == claims
 
 
-def test_a_cached_token_is_refused_under_another_secret() -> None:
+def test_a_cached_token_is_refused_once_its_key_is_no_longer_listed() -> None:
     token, _ = issue_token(_settings(), account=ACCOUNT, session_id=SESSION, token_type="access")
     decode_token(_settings(), token, token_type="access")
     with pytest.raises(Unauthorized):
-        decode_token(_settings("o" * 40), token, token_type="access")
+        decode_token(_settings(new_key_path("replacement")), token, token_type="access")
 
 
 def test_a_cached_token_of_the_wrong_type_is_still_refused() -> None:
@@ -57,9 +58,9 @@ def test_a_tampered_copy_of_a_cached_token_is_refused() -> None:
 def test_an_expired_token_is_never_served_from_the_cache() -> None:
     cache = VerifiedTokens()
     claims = _claims(expires_at=100)
-    cache.put(SECRET, "token", claims)
-    assert cache.get(SECRET, "token", now=99.5) == claims
-    assert cache.get(SECRET, "token", now=100) is None  # PyJWT: expired once exp <= now
+    cache.put(VERIFIER, "token", claims)
+    assert cache.get(VERIFIER, "token", now=99.5) == claims
+    assert cache.get(VERIFIER, "token", now=100) is None  # PyJWT: expired once exp <= now
 
 
 def test_an_expired_token_is_refused_as_expired() -> None:
@@ -73,6 +74,6 @@ def test_an_expired_token_is_refused_as_expired() -> None:
 def test_the_cache_stays_bounded() -> None:
     cache = VerifiedTokens(size=8)
     for number in range(100):
-        cache.put(SECRET, f"token-{number}", _claims(expires_at=10**10))
+        cache.put(VERIFIER, f"token-{number}", _claims(expires_at=10**10))
     assert len(cache._entries) <= 8
-    assert cache.get(SECRET, "token-99", now=0) is not None
+    assert cache.get(VERIFIER, "token-99", now=0) is not None

@@ -69,7 +69,14 @@ def test_production_refuses_a_missing_short_or_default_secret(secret: str | None
 
 
 def test_production_accepts_a_strong_secret() -> None:
-    assert Settings.from_env({"APP_ENV": "production", "SECRET_KEY": STRONG}).is_production
+    assert Settings.from_env(
+        {"APP_ENV": "production", "SECRET_KEY": STRONG, "SIGNING_KEYS": "k.pem"}
+    ).is_production
+
+
+def test_production_refuses_to_start_without_signing_keys() -> None:
+    with pytest.raises(SettingsError, match=r"^SIGNING_KEYS must be set when APP_ENV=production"):
+        Settings.from_env({"APP_ENV": "production", "SECRET_KEY": STRONG})
 
 
 def test_the_server_refuses_to_start_with_one_line_saying_what_to_set() -> None:

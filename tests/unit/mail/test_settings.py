@@ -12,6 +12,7 @@ import pytest
 from config.settings import Settings, SettingsError
 from service.mail.settings import MailSettings, SmtpTarget, parse_smtp_url
 from tests.support.processes import ROOT
+from tests.support.signing import default_key_path
 
 BASE = {"redis_url": "redis://127.0.0.1:1/0", "public_url": "https://notes.test", "mail_from": "n@notes.test"}
 
@@ -83,6 +84,7 @@ def test_the_worker_refuses_to_start_in_production_without_smtp_url() -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("SMTP_", "MAIL_"))}
     env |= {"PYTHONPATH": str(ROOT), "APP_ENV": "production", "REDIS_URL": "redis://127.0.0.1:1/0"}
     env["SECRET_KEY"] = "k" * 48
+    env["SIGNING_KEYS"] = default_key_path()
     done = subprocess.run(
         [sys.executable, "-m", "service.mail.worker"],
         cwd=ROOT,

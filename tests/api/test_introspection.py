@@ -1,0 +1,133 @@
+"""Introspection (RFC 7662): client-authenticated, from the live revocation state, never active by mistake."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.factories import PASSWORD, logged_in_user
+from tests.support.live import LiveServer
+from tests.support.processes import RedisServer
+
+INTROSPECT = "/api/v1/auth/introspect"
+CLIENTS = "notes-rs:s3cret-value,other:another-secret"
+GOOD = ("notes-rs", "s3cret-value")
+
+
+@pytest.fixture
+def rs_server(make_server: Callable[..., LiveServer]) -> LiveServer:
+    return make_server(introspection_clients=CLIENTS)
+
+
+@pytest.fixture
+def rs(rs_server: LiveServer) -> httpx.Client:
+    with httpx.Client(base_url=rs_server.url, timeout=30) as http:
+        yield http  # type: ignore[misc]
+
+
+def introspect(client: httpx.Client, token: str, auth: tuple[str, str] | None = GOOD) -> httpx.Response:
+    return client.post(INTROSPECT, data={"token": token}, auth=auth)
+
+
+def test_a_live_access_token_is_active_and_a_logout_makes_it_inactive(rs: httpx.Client) -> None:
+    account = logged_in_user(rs)
+    response = introspect(rs, account.access_token)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["active"] is True and body["typ"] == "access" and body["sub"] == str(account.id)
+    assert set(body) == {"active", "sub", "exp", "iat", "jti", "sid", "typ"}
+    assert introspect(rs, account.refresh_token).json()["active"] is True
+    assert rs.post("/api/v1/auth/logout", headers=account.auth).status_code == 204
+    assert introspect(rs, account.access_token).json() == {"active": False}
+    assert introspect(rs, account.refresh_token).json() == {"active": False}
+
+
+def test_a_spent_refresh_token_is_inactive(rs: httpx.Client) -> None:
+    account = logged_in_user(rs)
+    pair = rs.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}).json()
+    assert introspect(rs, account.refresh_token).json() == {"active": False}
+    assert introspect(rs, pair["refresh_token"]).json()["active"] is True
+
+
+def test_personal_tokens_show_their_scope_until_revoked(rs: httpx.Client) -> None:
+    account = logged_in_user(rs)
+    body = {"name": "ci", "scopes": ["notes:read", "profile:read"], "current_password": PASSWORD}
+    created = rs.post("/api/v1/auth/tokens", json=body, headers=account.auth).json()
+    answer = introspect(rs, created["token"]).json()
+    assert answer["active"] is True and answer["scope"] == "notes:read profile:read"
+    assert answer["sub"] == str(account.id)
+    assert rs.delete(f"/api/v1/auth/tokens/{created['id']}", headers=account.auth).status_code == 204
+    assert introspect(rs, created["token"]).json() == {"active": False}
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "e30.e30.e30", "pat_" + "a" * 43, "a" * 8000, "é", "pat_"])
+def test_anything_not_live_is_exactly_inactive(rs: httpx.Client, token: str) -> None:
+    response = introspect(rs, token)
+    assert response.status_code == 200
+    assert response.json() == {"active": False}
+
+
+@pytest.mark.parametrize(
+    "auth", [None, ("notes-rs", "wrong"), ("nobody", "s3cret-value"), ("other", "s3cret-value")]
+)
+def test_without_valid_client_credentials_it_is_401_basic(
+    rs: httpx.Client, auth: tuple[str, str] | None
+) -> None:
+    account = logged_in_user(rs)
+    response = introspect(rs, account.access_token, auth=auth)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert "active" not in response.text
+
+
+def test_a_malformed_basic_header_is_401(rs: httpx.Client) -> None:
+    for header in ("Basic", "Basic !!!", "Basic bm9jb2xvbg==", "Bearer x"):
+        response = rs.post(INTROSPECT, data={"token": "x"}, headers={"Authorization": header})
+        assert response.status_code == 401
+
+
+def test_guessing_the_secret_is_limited_like_logins(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    limits = {"login_max_per_account": 3, "login_max_per_ip": 100}
+    server = make_server(introspection_clients=CLIENTS, redis_url=private_redis.url, **limits)
+    with httpx.Client(base_url=server.url) as client:
+        statuses = [introspect(client, "x", auth=("notes-rs", f"guess-{n}")).status_code for n in range(5)]
+        assert statuses[:3] == [401, 401, 401]
+        assert statuses[3:] == [429, 429]
+        assert introspect(client, "x").status_code == 429  # the right secret waits too
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "status"),
+    [
+        ({"Content-Type": "application/json"}, b'{"token": "x"}', 415),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"token=" + b"a" * 70000, 413),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"token=%ff%fe", 400),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"token=\xff", 400),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"token=a&token=b", 400),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"token_type_hint=access", 422),
+    ],
+)
+def test_bad_forms_are_4xx_problems(
+    rs: httpx.Client, headers: dict[str, str], content: bytes, status: int
+) -> None:
+    response = rs.post(INTROSPECT, content=content, headers=headers, auth=GOOD)
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_redis_down_is_503_never_active(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    server = make_server(introspection_clients=CLIENTS, redis_url=private_redis.url)
+    with httpx.Client(base_url=server.url) as client:
+        account = logged_in_user(client)
+        private_redis.stop()
+        response = introspect(client, account.access_token)
+        assert response.status_code == 503
+        assert "active" not in response.text
