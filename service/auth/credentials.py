@@ -10,6 +10,7 @@ from __future__ import annotations
 from service.auth import limits
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch
 from service.auth.schemas import Credentials
+from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal, end_sessions
 from service.errors import Forbidden, Unauthorized
 from service.serving.runtime import Runtime
@@ -37,14 +38,21 @@ async def check_credentials(
     return account, epoch
 
 
-async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, client: ClientInfo) -> None:
-    """Set a new password after checking the current one; every other session is revoked."""
-    username, password_hash = await accounts.password_of(rt, caller.account)
+async def check_current_password(rt: Runtime, account: Account, password: str, client: ClientInfo) -> str:
+    """The account's username once ``password`` is its password; 403 when wrong, 429 over the limits."""
+    username, password_hash = await accounts.password_of(rt, account)
     # A stolen access token must not become an unlimited password oracle.
     await limits.count_attempt(rt.redis, rt.settings, username=username, ip=client.ip)
-    if not await rt.passwords.verify(form.current_password, password_hash):
+    if not await rt.passwords.verify(password, password_hash):
         raise Forbidden("The current password is wrong.")
     await limits.refund_attempt(rt.redis, username=username, ip=client.ip)
+    return username
+
+
+async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, client: ClientInfo) -> None:
+    """Set a new password after checking the current one (and the second factor); others are revoked."""
+    username = await check_current_password(rt, caller.account, form.current_password, client)
+    await require_second_factor(rt, caller.account, form.code, client)
     await accounts.set_password(rt, caller.account, username=username, new_password=form.new_password)
     await bump_epoch(rt.redis, username)  # after the new hash, before ending sessions: see password_epochs
     await end_sessions(rt.redis, account=caller.account, keep=caller.session_id)

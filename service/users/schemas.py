@@ -72,6 +72,10 @@ class PasswordChange(BaseModel):
 
     current_password: str
     new_password: str = password_field()
+    # Needed once the second factor is on (service/auth/second_factor.py checks it).
+    code: str | None = Field(
+        default=None, max_length=14, description="The second-factor code, when it is on."
+    )
 
     @field_validator("new_password")
     @classmethod

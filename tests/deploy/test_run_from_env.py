@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.factories import logged_in_user
 from tests.support.processes import ROOT, free_port, wait_until
@@ -27,6 +28,7 @@ def served(database_url: str, redis_url: str) -> Iterator[tuple[str, subprocess.
         "PORT": str(port),
         "WORKERS": "2",
         "BCRYPT_ROUNDS": "4",
+        "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
     process = subprocess.Popen(
         [sys.executable, "serve.py"],

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 from tests.support.processes import ROOT, free_port, wait_until
 
@@ -72,4 +73,5 @@ def instance_environ(secret: str, database_url: str, redis_url: str, **environ: 
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "BCRYPT_ROUNDS": "4",
+        "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     } | {name.upper(): str(value) for name, value in environ.items()}

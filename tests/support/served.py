@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from config.settings import Settings
 from tests.support.processes import ROOT, free_port, migrate, wait_until
@@ -110,6 +111,7 @@ def serve_process(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Serv
             "PORT": str(free_port()),
             "WORKERS": "1",
             "BCRYPT_ROUNDS": "4",
+            "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         } | {key.upper(): str(value) for key, value in overrides.items()}
         served = ServedProcess(environ, tmp_path / f"served-{number}.log")
         started.append(served)
