@@ -7,6 +7,7 @@ from typing import Any
 from service.auth import cookie_login, logins
 from service.auth.guard import client_info, principal
 from service.auth.mfa_resources import answer_login
+from service.auth.mfa_schemas import MfaChallenge
 from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair
 from service.resources import API, AsyncResource, operation
 from service.serving import runtime
@@ -39,6 +40,7 @@ class Login(AsyncResource):
         "Log in for a bearer token pair",
         body=Credentials,
         returns=TokenPair,
+        also={202: MfaChallenge},
         errors=LOGIN_ERRORS,
     )
     async def post(self, form: Credentials) -> Any:
@@ -107,6 +109,7 @@ class CookieSession(AsyncResource):
         "Log in with a cookie session (browsers)",
         body=Credentials,
         returns=CsrfToken,
+        also={202: MfaChallenge},
         errors=LOGIN_ERRORS,
         headers={"Set-Cookie": "The session cookie (HttpOnly, SameSite=Lax, Secure in production)."},
     )
