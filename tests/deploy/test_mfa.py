@@ -1,4 +1,4 @@
-"""One TOTP code on two instances at once: two hypercorn processes on one Redis accept it at most once."""
+"""The second factor deployed: one TOTP code on two instances is accepted once; no key, no start."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from tests.factories import logged_in_user
 from tests.support.databases import Databases
 from tests.support.instances import ServiceProcess, instance_environ
-from tests.support.processes import RedisServer
+from tests.support.processes import RedisServer, free_port
+from tests.support.served import run_serve
 from tests.support.totp import LOGIN_MFA, first_step, turn_on
 
 
@@ -78,3 +79,13 @@ def test_a_code_taken_on_one_instance_is_refused_on_the_other(
     assert a.post(LOGIN_MFA, json={"mfa_token": token, "code": app.code(1)}).status_code == 200
     token = first_step(b, account)
     assert b.post(LOGIN_MFA, json={"mfa_token": token, "code": app.code(1)}).status_code == 401
+
+
+def test_a_production_start_without_the_key_is_one_line() -> None:
+    result = run_serve(
+        {"PORT": str(free_port()), "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48)}
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "MFA_ENCRYPTION_KEYS must be set when APP_ENV=production" in lines[0]
