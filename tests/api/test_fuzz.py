@@ -33,7 +33,9 @@ def test_schemathesis_finds_no_failure(make_server: Callable[..., LiveServer], t
     with httpx.Client(base_url=server.url, timeout=30) as client:
         account = register(client)
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file", str(ROOT / "tests" / "support" / "schemathesis.toml"),
+        "run", f"{server.url}/openapi.json",
         "--checks", "all",
         "--max-examples", os.environ.get("FUZZ_MAX_EXAMPLES", "25"),
         "--seed", os.environ.get("FUZZ_SEED", "20261125"),
