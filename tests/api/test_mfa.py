@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import httpx
 import pyotp
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.factories import PASSWORD, assert_problem, log_in, logged_in_user
 from tests.support.live import LiveServer
@@ -321,3 +324,49 @@ def test_an_authenticator_made_from_the_uri_logs_in(client: httpx.Client) -> Non
     app = Authenticator(totp.secret)
     assert client.post(CONFIRM, json={"code": totp.now()}, headers=account.auth).status_code == 200
     assert second_step(client, first_step(client, account), app.code(1)).status_code == 200
+
+
+def test_redis_holds_no_mfa_token_and_no_secret_only_their_traces(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    server = make_server(redis_url=private_redis.url)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        account = logged_in_user(client)
+        app = turn_on(client, account)
+        token = first_step(client, account)
+        store = private_redis.client()
+        dump = []
+        for key in store.scan_iter():
+            kind = store.type(key)
+            value = store.hgetall(key) if kind == "hash" else store.get(key) if kind == "string" else ""
+            dump.append(f"{key} {value}")
+        everything = "\n".join(dump)
+        assert token not in everything and app.secret not in everything
+        assert all(code not in everything for code in app.recovery_codes)
+        assert second_step(client, token, app.code(1)).status_code == 200
+
+
+def test_the_database_holds_the_secret_encrypted_and_the_recovery_codes_hashed(
+    make_server: Callable[..., LiveServer], sqlite_url: str
+) -> None:
+    server = make_server(database_url=sqlite_url)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        account = logged_in_user(client)
+        app = turn_on(client, account)
+    path = sqlite_url.removeprefix("sqlite+aiosqlite:///")
+    with closing(sqlite3.connect(path)) as db:
+        (sealed,) = db.execute(
+            "SELECT secret_encrypted FROM mfa_totp WHERE user_id = ?", (account.id,)
+        ).fetchone()
+        hashes = [
+            h
+            for (h,) in db.execute(
+                "SELECT code_hash FROM mfa_recovery_codes WHERE user_id = ?", (account.id,)
+            )
+        ]
+    assert app.secret.encode() not in sealed
+    assert (
+        Fernet(server.settings.mfa_encryption_keys.get_secret_value().encode()).decrypt(sealed)
+        == app.secret.encode()
+    )
+    assert len(hashes) == 10 and not set(app.recovery_codes) & set(hashes)
