@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # Where prometheus_client's multiprocess mode keeps each worker's values;
     # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
     prometheus_multiproc_dir: str = ""
+    # Security events (issue 17): kept this many days, then pruned by the
+    # worker's scheduled job or `python -m service prune-events`.
+    event_retention_days: Positive = 90
     # Second factor (TOTP): Fernet keys (comma-separated; the first encrypts, all
     # decrypt, so a new key goes first) for the secrets at rest; empty outside
     # production means a generated key kept under var/. The issuer names us in

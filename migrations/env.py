@@ -10,8 +10,9 @@ from alembic import context
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import service.auth.events  # registers the tables (security_events)
 import service.auth.mfa_models
-import service.notes.models  # registers the tables
+import service.notes.models
 import service.users.models  # noqa: F401
 from config.settings import load_settings
 from service.models import Base

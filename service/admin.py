@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from config.settings import Settings, SettingsError, load_settings
-from service.auth import limits
+from service.auth import events, limits
 from service.auth.sessions import SessionRecord, end_sessions, list_sessions
 from service.errors import NotFound, ServiceError
 from service.logs import configure_process_logging
@@ -92,6 +92,20 @@ def show_sessions(username: str, as_json: bool) -> None:
         click.echo(
             "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]])
         )
+
+
+@cli.command("prune-events")
+@click.option(
+    "--days", type=click.IntRange(min=1), help="Keep this many days (default EVENT_RETENTION_DAYS)."
+)
+def prune_events(days: int | None) -> None:
+    """Delete security events older than the retention period (the worker also does this hourly)."""
+
+    async def act(rt: Runtime) -> int:
+        return await events.prune(rt.db, days or rt.settings.event_retention_days)
+
+    deleted = _run(act)
+    click.echo(f"deleted {deleted} security event{'s' * (deleted != 1)}")
 
 
 @cli.command("clear-limits")

@@ -50,7 +50,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # Reads, the hot path, run without BEGIN/ROLLBACK: one round trip per
         # query. Set on the engine, not per checkout, where switching it back
         # and forth costs CPU on every read (docs/performance.md). Units of
-        # work ask for transactions (Database.sessions).
+        # work ask for transactions (Database.unit_of_work).
         options["isolation_level"] = "AUTOCOMMIT"
     engine = create_async_engine(settings.database_url, **options)
     if settings.is_sqlite:
@@ -98,17 +98,17 @@ class Database:
         writer = self.engine
         if settings.is_postgres:
             writer = self.engine.execution_options(isolation_level="READ COMMITTED")
-        self.sessions = async_sessionmaker(writer, expire_on_commit=False)
+        self._units = async_sessionmaker(writer, expire_on_commit=False)
         # One slot per pooled connection, taken first: see service/serving/queueing.py.
         self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
         self._slot_timeout = settings.db_pool_timeout
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commit on success, roll back on error."""
         with _faults_named():
-            async with turn(self._slots, self._slot_timeout), self.sessions() as session, session.begin():
-                yield session
+            async with turn(self._slots, self._slot_timeout), self._units() as unit, unit.begin():
+                yield unit
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:

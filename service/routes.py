@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.routing import BaseConverter, ValidationError
 
 from service import health
+from service.auth import event_resources as auth_events
 from service.auth import mfa_resources as mfa
 from service.auth import resources as auth
 from service.notes import resources as notes
@@ -17,7 +18,7 @@ from service.resources import METHODS, Api, AsyncResource, declared, resources_o
 from service.users import resources as users
 
 # The modules whose declared resources are served; a new resource in one of them needs nothing else.
-MODULES: tuple[ModuleType, ...] = (auth, mfa, users, notes, health, docs)
+MODULES: tuple[ModuleType, ...] = (auth, mfa, users, notes, health, docs, auth_events)
 _API = "service.api"
 MAX_INT = 2**63 - 1  # ids are signed 64-bit on every backend and driver
 

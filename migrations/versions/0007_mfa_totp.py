@@ -1,7 +1,7 @@
 """second factor: TOTP secrets (encrypted) and recovery codes (hashed)
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0006"  # chained after the security events (brief: "0003", chained at merge)
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ import secrets
 from flask import current_app
 from flask import session as cookie_data
 
-from service.auth import mfa_login
+from service.auth import events, mfa_login
 from service.auth.credentials import check_credentials
 from service.auth.mfa_schemas import MfaChallenge, MfaLogin
 from service.auth.password_epochs import PasswordEpoch
@@ -65,6 +65,8 @@ async def _open(rt: Runtime, account: Account, epoch: PasswordEpoch, client: Cli
     # and a new id is what keeps a planted cookie id from being logged in.
     store = current_app.session_interface
     store.regenerate(cookie_data)  # type: ignore[attr-defined]
+    # Committed before the session exists: no login without its event (see events).
+    await events.record_alone(rt.db, account, "login", client, session_id=session_id)
     await start_session(
         rt.redis,
         session_id=session_id,
@@ -78,7 +80,8 @@ async def _open(rt: Runtime, account: Account, epoch: PasswordEpoch, client: Cli
     return CsrfToken(csrf_token=csrf)
 
 
-async def log_out_cookie(rt: Runtime, caller: Principal) -> None:
+async def log_out_cookie(rt: Runtime, caller: Principal, client: ClientInfo) -> None:
     """End the login and delete the cookie record; the cookie is expired."""
     await end_session(rt.redis, account=caller.account, session_id=caller.session_id)
     cookie_data.clear()
+    await events.record_alone(rt.db, caller.account, "logout", client, session_id=caller.session_id)

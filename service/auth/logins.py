@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from config.settings import Settings
-from service.auth import mfa_login
+from service.auth import events, mfa_login
 from service.auth.credentials import check_credentials
 from service.auth.mfa_schemas import MfaChallenge, MfaLogin
 from service.auth.password_epochs import PasswordEpoch
@@ -45,6 +45,8 @@ async def _open(rt: Runtime, account: Account, epoch: PasswordEpoch, client: Cli
     session_id = new_id()
     access, _ = _issue(settings, account, session_id, "access")
     refresh_token, claims = _issue(settings, account, session_id, "refresh")
+    # Committed before the session exists: no login without its event (see events).
+    await events.record_alone(rt.db, account, "login", client, session_id=session_id)
     await start_session(
         rt.redis,
         session_id=session_id,
@@ -70,6 +72,8 @@ async def refresh(rt: Runtime, refresh_token: str) -> TokenPair:
         rt.redis, claims, new_refresh_id=new.token_id, ttl=settings.refresh_token_ttl
     )
     if outcome == Rotation.REUSED:
+        # The session is already revoked (in the same script that saw the reuse).
+        await events.record_alone(rt.db, claims.account, "refresh_reuse", session_id=claims.session_id)
         raise Unauthorized("The refresh token was already used; the session has been revoked.")
     if outcome != Rotation.ROTATED:
         raise Unauthorized("The token has been revoked.")
@@ -83,14 +87,16 @@ def _issue(
     return issue_token(settings, account=account, session_id=session_id, token_type=token_type)
 
 
-async def log_out(rt: Runtime, caller: Principal) -> None:
+async def log_out(rt: Runtime, caller: Principal, client: ClientInfo) -> None:
     """End the caller's login session: its tokens stop working everywhere."""
     await end_session(rt.redis, account=caller.account, session_id=caller.session_id)
+    await events.record_alone(rt.db, caller.account, "logout", client, session_id=caller.session_id)
 
 
-async def log_out_everywhere(rt: Runtime, caller: Principal) -> None:
+async def log_out_everywhere(rt: Runtime, caller: Principal, client: ClientInfo) -> None:
     """End every login session of the caller, this one included."""
     await end_sessions(rt.redis, account=caller.account)
+    await events.record_alone(rt.db, caller.account, "logout_all", client, session_id=caller.session_id)
 
 
 async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
@@ -109,8 +115,9 @@ async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
     ]
 
 
-async def end_session_of(rt: Runtime, caller: Principal, session_id: str) -> None:
+async def end_session_of(rt: Runtime, caller: Principal, session_id: str, client: ClientInfo) -> None:
     """End one of the caller's login sessions; 404 for an unknown id or another user's."""
     ended = is_id(session_id) and await end_session(rt.redis, account=caller.account, session_id=session_id)
     if not ended:
         raise NotFound("No such session.")
+    await events.record_alone(rt.db, caller.account, "session_revoked", client, session_id=session_id)

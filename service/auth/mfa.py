@@ -3,8 +3,7 @@
 Enrolment stores a pending secret, encrypted; it is shown in the enrolment's
 answer and as a QR code while pending, never once confirmed. Confirming
 with a code turns it on and hands out ten recovery codes, stored hashed.
-Security events (mfa_enabled, mfa_disabled) and mail notices belong after
-``confirm`` and ``disable`` succeed.
+The security events mfa_enabled and mfa_disabled commit with the change.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import segno
 
 from service.auth import mfa_repository, totp
 from service.auth.credentials import check_current_password
+from service.auth.mfa_repository import EventContext
 from service.auth.mfa_schemas import RecoveryCodes, TotpConfirm, TotpDisable, TotpEnrol, TotpEnrolment
 from service.auth.second_factor import decrypt_secret, require_second_factor
 from service.auth.sessions import ClientInfo, Principal
@@ -36,7 +36,7 @@ async def enrol(rt: Runtime, caller: Principal, form: TotpEnrol, client: ClientI
     return TotpEnrolment(secret=secret, otpauth_uri=uri)
 
 
-async def confirm(rt: Runtime, caller: Principal, form: TotpConfirm) -> RecoveryCodes:
+async def confirm(rt: Runtime, caller: Principal, form: TotpConfirm, client: ClientInfo) -> RecoveryCodes:
     """Turn the pending secret on with a current code; the ten recovery codes, shown only here."""
     state = await mfa_repository.factor_state(rt.db, caller.account)
     if state is None:
@@ -50,7 +50,8 @@ async def confirm(rt: Runtime, caller: Principal, form: TotpConfirm) -> Recovery
         raise BadRequest("The code is wrong: enter the one your authenticator shows now.")
     codes = totp.new_recovery_codes()
     hashes = [totp.recovery_code_hash(code) for code in codes]
-    if not await mfa_repository.confirm(rt.db, caller.account, state.secret_encrypted, hashes):
+    event = EventContext(client, caller.session_id)
+    if not await mfa_repository.confirm(rt.db, caller.account, state.secret_encrypted, hashes, event):
         # A parallel confirm won, or a new enrolment replaced the secret this code was for.
         raise Conflict("The enrolment changed meanwhile: enrol again.")
     return RecoveryCodes(recovery_codes=codes)
@@ -60,7 +61,7 @@ async def disable(rt: Runtime, caller: Principal, form: TotpDisable, client: Cli
     """Turn the second factor off (or drop a pending enrolment): password, then code; 403 otherwise."""
     await check_current_password(rt, caller.account, form.current_password, client)
     await require_second_factor(rt, caller.account, form.code, client)
-    await mfa_repository.remove(rt.db, caller.account)
+    await mfa_repository.remove(rt.db, caller.account, EventContext(client, caller.session_id))
 
 
 async def pending_qr_svg(rt: Runtime, caller: Principal) -> bytes:

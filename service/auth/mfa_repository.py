@@ -11,8 +11,11 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, exists, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement, Delete
 
+from service.auth import events
 from service.auth.mfa_models import RecoveryCode, TotpFactor
+from service.auth.sessions import ClientInfo
 from service.db import Database
 from service.models import utcnow
 from service.users.keys import Account
@@ -28,6 +31,14 @@ _state = (
     .where(CALLER)
 )
 _factor_on = select(literal(1)).where(_OWNED_FACTOR & TotpFactor.confirmed_at.is_not(None))
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Where the change came from, for its security event."""
+
+    client: ClientInfo
+    session_id: str
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ async def put_pending(db: Database, account: Account, secret_encrypted: bytes) -
         .values(secret_encrypted=secret_encrypted, created_at=now)
         .execution_options(synchronize_session=False)
     )
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         if (await unit.execute(replace, params)).rowcount == 1:  # type: ignore[attr-defined]
             return True
     # The Core table: an ORM insert given parameters would be a bulk insert of them.
@@ -74,15 +85,20 @@ async def put_pending(db: Database, account: Account, secret_encrypted: bytes) -
         select(User.id, literal(secret_encrypted), literal(now, TotpFactor.created_at.type)).where(CALLER),
     )
     try:
-        async with db.session() as unit:
+        async with db.unit_of_work() as unit:
             await unit.execute(add, params)
     except IntegrityError:  # enrolled or confirmed meanwhile by a parallel request
         return False
     return True
 
 
-async def confirm(db: Database, account: Account, secret_encrypted: bytes, code_hashes: list[str]) -> bool:
-    """Turn the pending secret on and replace the recovery codes, in one unit; False if it changed."""
+async def confirm(
+    db: Database, account: Account, secret_encrypted: bytes, code_hashes: list[str], event: EventContext
+) -> bool:
+    """Turn the pending secret on, replace the recovery codes and record ``mfa_enabled``, in one unit.
+
+    False when the pending secret changed meanwhile.
+    """
     params = caller_params(account.user_id, account.account_key)
     turn_on = (
         update(TotpFactor)
@@ -94,13 +110,14 @@ async def confirm(db: Database, account: Account, secret_encrypted: bytes, code_
         .values(confirmed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         if (await unit.execute(turn_on, params | {"secret": secret_encrypted})).rowcount != 1:  # type: ignore[attr-defined]
             return False
         await unit.execute(delete(RecoveryCode).where(_OWNED_CODE), params)
         await unit.execute(
             insert(RecoveryCode), [{"user_id": account.user_id, "code_hash": h} for h in code_hashes]
         )
+        await events.record(unit, account, "mfa_enabled", event.client, session_id=event.session_id)
     return True
 
 
@@ -112,15 +129,21 @@ async def spend_recovery_code(db: Database, account: Account, code_hash: str) ->
         .where(_OWNED_CODE & (RecoveryCode.code_hash == bindparam("code_hash")))
         .execution_options(synchronize_session=False)
     )
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         return bool((await unit.execute(spend, params)).rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def remove(db: Database, account: Account) -> None:
-    """Turn the second factor off: the secret and every recovery code go."""
+async def remove(db: Database, account: Account, event: EventContext) -> None:
+    """Turn the second factor off (the secret and every recovery code go); ``mfa_disabled`` if it was on."""
     params = caller_params(account.user_id, account.account_key)
-    async with db.session() as unit:
-        for table, owned in ((RecoveryCode, _OWNED_CODE), (TotpFactor, _OWNED_FACTOR)):
-            await unit.execute(
-                delete(table).where(owned).execution_options(synchronize_session=False), params
-            )
+    on = _OWNED_FACTOR & TotpFactor.confirmed_at.is_not(None)
+    async with db.unit_of_work() as unit:
+        await unit.execute(_delete(RecoveryCode, _OWNED_CODE), params)
+        was_on = (await unit.execute(_delete(TotpFactor, on), params)).rowcount  # type: ignore[attr-defined]
+        await unit.execute(_delete(TotpFactor, _OWNED_FACTOR), params)  # a pending one
+        if was_on:
+            await events.record(unit, account, "mfa_disabled", event.client, session_id=event.session_id)
+
+
+def _delete(table: type[RecoveryCode] | type[TotpFactor], where: ColumnElement[bool]) -> Delete:
+    return delete(table).where(where).execution_options(synchronize_session=False)

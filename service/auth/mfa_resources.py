@@ -71,7 +71,7 @@ class TotpConfirmation(AsyncResource):
         errors={400: "The code is wrong: enter the one your authenticator shows now.", 409: mfa.ALREADY_ON},
     )
     async def post(self, form: TotpConfirm) -> Any:
-        return await mfa.confirm(runtime.current(), principal(), form), NO_STORE
+        return await mfa.confirm(runtime.current(), principal(), form, client_info()), NO_STORE
 
 
 class TotpQrCode(AsyncResource):

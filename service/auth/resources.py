@@ -62,13 +62,13 @@ class Refresh(AsyncResource):
 class Logout(AsyncResource):
     @operation(f"{API}/auth/logout", "End this session", auth="either", status=204)
     async def post(self) -> None:
-        await logins.log_out(runtime.current(), principal())
+        await logins.log_out(runtime.current(), principal(), client_info())
 
 
 class LogoutAll(AsyncResource):
     @operation(f"{API}/auth/logout-all", "End every session of the caller", auth="either", status=204)
     async def post(self) -> None:
-        await logins.log_out_everywhere(runtime.current(), principal())
+        await logins.log_out_everywhere(runtime.current(), principal(), client_info())
 
 
 class Sessions(AsyncResource):
@@ -98,7 +98,7 @@ class SessionItem(AsyncResource):
         errors={404: "No such session."},
     )
     async def delete(self, session_id: str) -> None:
-        await logins.end_session_of(runtime.current(), principal(), session_id)
+        await logins.end_session_of(runtime.current(), principal(), session_id, client_info())
 
 
 class CookieSession(AsyncResource):
@@ -120,4 +120,4 @@ class CookieSession(AsyncResource):
 
     @operation(f"{API}/session", "Log out of the cookie session", auth="either", status=204)
     async def delete(self) -> None:
-        await cookie_login.log_out_cookie(runtime.current(), principal())
+        await cookie_login.log_out_cookie(runtime.current(), principal(), client_info())

@@ -69,7 +69,11 @@ async def _main() -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await run_worker(MailSettings.from_environ(), stop)
+    # The worker also runs the hourly pruning of security events (issue 17).
+    from config.settings import load_settings
+    from service.auth.event_pruning import add_pruning
+
+    await run_worker(MailSettings.from_environ(), stop, add_tasks=add_pruning(load_settings()))
 
 
 def main() -> None:

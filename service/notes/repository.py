@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, String, Table, Text, bindparam, delete, exists, insert, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import Database
 from service.models import UTCDateTime, utcnow
@@ -88,7 +89,7 @@ async def create_note(
 ) -> dict[str, Any]:
     """Insert a note for the account and return it as stored; 401 when the account is gone."""
     values = caller_params(user_id, account_key) | {"new_title": title, "new_body": body, "now": utcnow()}
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         row = (await unit.execute(_CREATE, values)).first()
     if row is None:
         raise AccountGone()
@@ -137,7 +138,7 @@ async def update_note(
     """Apply ``changes`` to the account's note; None when there is no such note."""
     values = caller_params(user_id, account_key) | {"note_id": note_id, "now": utcnow()}
     values |= {f"new_{field}": value for field, value in changes.items()}
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         row = (await unit.execute(_update(frozenset(changes)), values)).first()
     return None if row is None else row._asdict()
 
@@ -145,6 +146,15 @@ async def update_note(
 async def delete_note(db: Database, *, user_id: int, account_key: str, note_id: int) -> bool:
     """Delete the account's note; False when there was no such note."""
     values = caller_params(user_id, account_key) | {"note_id": note_id}
-    async with db.session() as unit:
+    async with db.unit_of_work() as unit:
         result = await unit.execute(_DELETE, values)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+_DELETE_ALL = delete(_NOTES).where(_OWNED).execution_options(synchronize_session=False)
+
+
+async def delete_all_notes(unit: AsyncSession, *, user_id: int, account_key: str) -> int:
+    """Delete every note of the account in the caller's unit of work (an account deletion's); how many."""
+    result = await unit.execute(_DELETE_ALL, caller_params(user_id, account_key))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -33,7 +33,7 @@ class Runtime:
         self._redis: Redis | None = None
         self._passwords: PasswordHasher | None = None
         # Flask-Session's client: its calls go through the bridge to the async pool.
-        self.session_redis = BridgedRedis(lambda: self.redis)
+        self.cookie_record_redis = BridgedRedis(lambda: self.redis)
 
     async def open(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -50,7 +50,7 @@ class Runtime:
             await self._db.close()
         if self._passwords is not None:
             self._passwords.close()
-        self.session_redis.close()
+        self.cookie_record_redis.close()
         self._db = self._redis = self._passwords = None
         self.loop = None
 

@@ -7,6 +7,8 @@ imports ``service.auth``.
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from service.errors import ValidationFailed
 from service.serving.runtime import Runtime
 from service.users import repository
@@ -45,11 +47,23 @@ async def password_of(rt: Runtime, account: Account) -> tuple[str, str]:
 
 async def set_password(rt: Runtime, account: Account, *, username: str, new_password: str) -> None:
     """Store ``new_password`` (not the username in any case) as the account's; 401 when it is gone."""
+    new_hash = await hash_new_password(rt, username=username, new_password=new_password)
+    await store_password_hash(rt, account, new_hash)
+
+
+async def hash_new_password(rt: Runtime, *, username: str, new_password: str) -> str:
+    """The hash of ``new_password``; 422 when it is the username in any case."""
     if new_password.lower() == username.lower():
         message = "must not be the username"
         raise ValidationFailed(
             f"new_password: {message}", errors=[{"field": "new_password", "message": message}]
         )
-    new_hash = await rt.passwords.hash(new_password)
-    if not await repository.set_password_hash(rt.db, account, new_hash):
+    return await rt.passwords.hash(new_password)
+
+
+async def store_password_hash(
+    rt: Runtime, account: Account, new_hash: str, unit: AsyncSession | None = None
+) -> None:
+    """Make ``new_hash`` the account's password (in ``unit`` if given); 401 when it is gone."""
+    if not await repository.set_password_hash(rt.db, account, new_hash, unit):
         raise AccountGone()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import Database
 from service.errors import Conflict
@@ -31,6 +32,7 @@ _set_password = (
     .values(password_hash=bindparam("new_hash"))
     .execution_options(synchronize_session=False)  # no loaded User to keep in step
 )
+_delete_account = delete(User).where(CALLER).execution_options(synchronize_session=False)
 _login = select(User.id, User.password_hash, User.account_key).where(
     func.lower(User.username) == bindparam("username")
 )
@@ -45,7 +47,7 @@ async def create_user(db: Database, *, username: str, password_hash: str) -> Use
     """Insert a user with a fresh account key; 409 when the name is taken in any letter case."""
     user = User(username=username, password_hash=password_hash)
     try:
-        async with db.session() as unit:
+        async with db.unit_of_work() as unit:
             unit.add(user)
     except IntegrityError:
         raise Conflict(f"The username {username!r} is taken.") from None
@@ -73,11 +75,22 @@ async def find_password(db: Database, account: Account) -> tuple[str, str] | Non
     return None if row is None else (row.username, row.password_hash)
 
 
-async def set_password_hash(db: Database, account: Account, password_hash: str) -> bool:
-    """Store a new password hash for the account; False when there is no such account."""
+async def set_password_hash(
+    db: Database, account: Account, password_hash: str, unit: AsyncSession | None = None
+) -> bool:
+    """Store a new password hash for the account (in ``unit`` if given); False when it is gone."""
     values = _params(account) | {"new_hash": password_hash}
-    async with db.session() as unit:
+    if unit is not None:
         result = await unit.execute(_set_password, values)
+    else:
+        async with db.unit_of_work() as own:
+            result = await own.execute(_set_password, values)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_account(unit: AsyncSession, account: Account) -> bool:
+    """Delete the account's row in ``unit`` (its notes and events go first, in the same unit)."""
+    result = await unit.execute(_delete_account, _params(account))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -82,3 +82,13 @@ class PasswordChange(BaseModel):
     def _password_rules(cls, password: str) -> str:
         check_password_bytes(password)
         return password
+
+
+class AccountDeletion(BaseModel):
+    """The confirmation an account deletion needs: the current password."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    current_password: str = Field(max_length=1024)
+    # Needed once the second factor is on (service/auth/second_factor.py checks it).
+    code: str | None = Field(default=None, max_length=14, description="The second-factor code, if it is on.")

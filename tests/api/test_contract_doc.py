@@ -61,7 +61,8 @@ def test_the_contract_names_the_operations_it_should() -> None:
     planned = {(m, p) for m, p, planned in OPERATIONS if planned}
     assert {("post", "/api/v1/auth/register"), ("get", "/api/v1/notes"), ("get", "/healthz")} <= built
     assert ("delete", "/api/v1/notes/{}") in built
-    assert {("get", "/.well-known/jwks.json"), ("delete", "/api/v1/users/me")} <= planned
+    assert ("get", "/.well-known/jwks.json") in planned
+    assert ("delete", "/api/v1/users/me") in built
     assert len(built) >= 20
 
 

@@ -33,6 +33,7 @@ from tests.support.totp import (
 ME = "/api/v1/users/me"
 QR = "/api/v1/auth/mfa/totp/qr"
 SESSIONS = "/api/v1/auth/sessions"
+EVENTS = "/api/v1/auth/events"
 PASSWORD_CHANGE = "/api/v1/users/me/password"
 
 
@@ -370,3 +371,28 @@ def test_the_database_holds_the_secret_encrypted_and_the_recovery_codes_hashed(
         == app.secret.encode()
     )
     assert len(hashes) == 10 and not set(app.recovery_codes) & set(hashes)
+
+
+def test_turning_it_on_and_off_are_security_events_and_the_login_is_recorded_after_the_second_step(
+    client: httpx.Client,
+) -> None:
+    account = logged_in_user(client)
+    app = turn_on(client, account)
+    token = first_step(client, account)
+    types = [item["type"] for item in client.get(EVENTS, headers=account.auth).json()["items"]]
+    assert types[0] == "mfa_enabled"  # the first step opened no login: no login event yet
+    assert second_step(client, token, app.code(1)).status_code == 200
+    off = {"current_password": PASSWORD, "code": app.recovery_codes[0]}
+    assert client.request("DELETE", TOTP, json=off, headers=account.auth).status_code == 204
+    types = [item["type"] for item in client.get(EVENTS, headers=account.auth).json()["items"]]
+    assert types[:3] == ["mfa_disabled", "login", "mfa_enabled"]
+
+
+def test_account_deletion_needs_the_code_once_it_is_on(client: httpx.Client) -> None:
+    account = logged_in_user(client)
+    app = turn_on(client, account)
+    delete = {"current_password": PASSWORD}
+    assert_problem(client.request("DELETE", ME, json=delete, headers=account.auth), 403)
+    response = client.request("DELETE", ME, json=delete | {"code": app.code(1)}, headers=account.auth)
+    assert response.status_code == 204
+    assert_problem(client.get(ME, headers=account.auth), 401)

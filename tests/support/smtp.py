@@ -7,6 +7,7 @@ take the relay down in the middle of a flow and bring it back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -110,6 +111,33 @@ class _Handler:
         return "250 OK"
 
 
+class _CountingSMTP(SMTP):
+    """aiosmtpd's protocol, counting its open connections on the sink."""
+
+    def __init__(self, sink: SmtpSink, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sink = sink
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        with self._sink.lock:
+            self._sink.open_connections += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        with self._sink.lock:
+            self._sink.open_connections -= 1
+
+
+class _Controller(Controller):
+    def __init__(self, sink: SmtpSink, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sink = sink
+
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self._sink, self.handler, **self.SMTP_kwargs)
+
+
 class SmtpSink:
     """aiosmtpd on 127.0.0.1: plain, with STARTTLS, or implicit TLS; optionally with a required login."""
 
@@ -123,6 +151,7 @@ class SmtpSink:
         self.port = free_port()
         self.received: list[Received] = []
         self.rcpt_attempts = 0
+        self.open_connections = 0
         self.refuse: set[str] = set()
         self.lock = threading.Lock()
         self.stall_next, self.stalled, self.release = threading.Event(), threading.Event(), threading.Event()
@@ -147,11 +176,19 @@ class SmtpSink:
         return AuthResult(success=ok, handled=False, auth_data=data.login if ok else None)
 
     def start(self) -> None:
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **self._kwargs)
+        self._controller = _Controller(
+            self, _Handler(self), hostname="127.0.0.1", port=self.port, **self._kwargs
+        )
         self._controller.start()
 
     def stop(self) -> None:
         self.release.set()
+        # A client that just sent its mail is still saying QUIT: stopping the
+        # loop under it would leave its transport unclosed (a ResourceWarning,
+        # an error here). A test that takes the relay down mid-session waits
+        # the 2 s and then cuts it.
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: self.open_connections == 0, timeout=2.0)
         if self._controller is not None:
             self._controller.stop()
             self._controller = None

@@ -18,7 +18,7 @@ def test_a_unit_of_work_that_fails_stores_nothing(database_url: str, redis_url: 
         db = Database(base_settings(database_url, redis_url))
         try:
             with pytest.raises(RuntimeError):
-                async with db.session() as session:
+                async with db.unit_of_work() as session:
                     session.add(User(username="half-done", password_hash="x" * 60))
                     await session.flush()  # the INSERT has reached the database
                     raise RuntimeError("fails after its first statement")
@@ -44,7 +44,7 @@ def test_postgres_reads_run_outside_a_transaction_and_writes_inside_one(
                 await connection.execute(select(func.count()).select_from(User))
                 raw = await connection.get_raw_connection()
                 reading = raw.driver_connection.is_in_transaction()
-            async with db.session() as session:
+            async with db.unit_of_work() as session:
                 await session.execute(select(func.count()).select_from(User))
                 raw = await (await session.connection()).get_raw_connection()
                 writing = raw.driver_connection.is_in_transaction()
