@@ -396,3 +396,12 @@ def test_account_deletion_needs_the_code_once_it_is_on(client: httpx.Client) -> 
     response = client.request("DELETE", ME, json=delete | {"code": app.code(1)}, headers=account.auth)
     assert response.status_code == 204
     assert_problem(client.get(ME, headers=account.auth), 401)
+
+
+def test_the_export_holds_neither_the_secret_nor_the_recovery_codes(client: httpx.Client) -> None:
+    account = logged_in_user(client)
+    app = turn_on(client, account)
+    response = client.get(f"{ME}/export", headers=account.auth)
+    assert response.status_code == 200
+    assert app.secret not in response.text
+    assert all(code not in response.text for code in app.recovery_codes)
