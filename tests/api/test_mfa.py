@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
@@ -14,7 +14,9 @@ import pyotp
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.conftest import base_settings
 from tests.factories import PASSWORD, assert_problem, log_in, logged_in_user
+from tests.support.databases import Databases
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
 from tests.support.totp import (
@@ -35,6 +37,19 @@ QR = "/api/v1/auth/mfa/totp/qr"
 SESSIONS = "/api/v1/auth/sessions"
 EVENTS = "/api/v1/auth/events"
 PASSWORD_CHANGE = "/api/v1/users/me/password"
+
+
+@pytest.fixture(scope="module")
+def server(databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """This module's own server and Redis: its wrong codes and passwords count against
+    127.0.0.1, and must not use up the login budget of the shared server's later tests."""
+    store = RedisServer(tmp_path_factory.mktemp("mfa-redis"))
+    database_url = databases.new()
+    live = LiveServer(base_settings(database_url, store.url))
+    yield live
+    live.stop()
+    store.stop()
+    databases.release(database_url)
 
 
 def second_step(client: httpx.Client, token: str, code: str, path: str = LOGIN_MFA) -> httpx.Response:
