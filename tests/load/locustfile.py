@@ -258,6 +258,7 @@ class TwoStepClient(ApiClient):
             data = _check(response, 200, lambda data: {"secret", "otpauth_uri"} <= data.keys())
         if data is None:
             return
+        self.secret = data["secret"]
         with self.client.post(
             f"{API}/auth/mfa/totp/confirm",
             json={"code": self._code()},
@@ -265,8 +266,9 @@ class TwoStepClient(ApiClient):
             name=f"{API}/auth/mfa/totp/confirm",
             catch_response=True,
         ) as response:
-            _check(response, 200, lambda data: len(data.get("recovery_codes", ())) == 10)
-        self.secret = data["secret"]
+            confirmed = _check(response, 200, lambda data: len(data.get("recovery_codes", ())) == 10)
+        if confirmed is None:
+            self.secret = ""  # still off: log in with the password alone
 
     def _code(self) -> str:
         self.last_step = int(time.time()) // 30
