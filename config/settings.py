@@ -58,7 +58,14 @@ NotNegative = Annotated[int, Field(ge=0)]
 # Where a bound alone would read badly, what the value means.
 _RULES = {"workers": "must be 0 (one per CPU core) or more"}
 # Values never echoed in an error message.
-_SECRET_FIELDS = {"secret_key", "database_url", "redis_url", "smtp_url", "introspection_clients"}
+_SECRET_FIELDS = {
+    "secret_key",
+    "database_url",
+    "redis_url",
+    "smtp_url",
+    "introspection_clients",
+    "mfa_encryption_keys",
+}
 
 
 class Settings(BaseSettings):
@@ -174,6 +181,13 @@ class Settings(BaseSettings):
     token_audience: str = "notes-api"
     refresh_reuse_grace: NotNegative = 10
     introspection_clients: SecretStr = SecretStr("")
+    # Second factor (TOTP): Fernet keys (comma-separated; the first encrypts, all
+    # decrypt, so a new key goes first) for the secrets at rest; empty outside
+    # production means a generated key kept under var/. The issuer names us in
+    # authenticator apps. A login's mfa_token lives MFA_TOKEN_TTL seconds.
+    mfa_token_ttl: Positive = 300
+    mfa_encryption_keys: SecretStr = SecretStr("")
+    mfa_issuer: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^:]+$")] = "service"
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -27,6 +27,7 @@ def check_startup(settings: Settings) -> None:
     check_database(settings)
     check_mail_relay(settings)
     check_signing_keys(settings)
+    check_mfa_keys(settings)
 
 
 def check_mail_relay(settings: Settings) -> None:
@@ -74,6 +75,16 @@ def check_listen_address(host: str, port: int) -> None:
                     "set HOST to 127.0.0.1, 0.0.0.0 or one of its addresses"
                 ) from None
             raise StartupError(f"HOST {host} and PORT {port} cannot be bound: {error.strerror}") from None
+
+
+def check_mfa_keys(settings: Settings) -> None:
+    """MFA_ENCRYPTION_KEYS: set in production, each entry a Fernet key (the second factor)."""
+    from service.auth.mfa_keys import MfaKeyError, load_mfa_cipher
+
+    try:
+        load_mfa_cipher(settings)
+    except MfaKeyError as error:
+        raise StartupError(str(error)) from None
 
 
 def check_database(settings: Settings) -> None:

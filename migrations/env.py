@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import service.auth.events  # registers the tables (security_events)
+import service.auth.mfa_models
 import service.auth.pat_models
 import service.notes.models
 import service.users.models  # noqa: F401

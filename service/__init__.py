@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     provider.sort_keys = False
     provider.compact = True
     runtime = app.extensions["service.runtime"] = Runtime(settings)
+    runtime.mfa_cipher  # noqa: B018  (second factor: a missing or bad MFA_ENCRYPTION_KEYS stops the start)
     register_proxies(app, settings)
     register_cookie_records(app, settings, runtime.cookie_record_redis)
     register_error_handlers(app)

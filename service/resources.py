@@ -50,6 +50,7 @@ class Operation:
     headers: Mapping[str, str] = field(default_factory=dict)  # success headers -> description
     media_type: str = "application/json"
     links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # OpenAPI links
+    also: Mapping[int, type[BaseModel]] = field(default_factory=dict)  # other successes: status -> model
     dependencies: bool = True  # touches the database or Redis, so it can answer 503
     documented: bool = True  # False only for the docs page's static files
 
@@ -71,6 +72,7 @@ def operation(
     headers: Mapping[str, str] | None = None,
     media_type: str = "application/json",
     links: Mapping[str, Mapping[str, Any]] | None = None,
+    also: Mapping[int, type[BaseModel]] | None = None,
     dependencies: bool = True,
     documented: bool = True,
 ) -> Callable[[Method], Method]:
@@ -97,6 +99,7 @@ def operation(
         headers=dict(headers or {}),
         media_type=media_type,
         links=dict(links or {}),
+        also=dict(also or {}),
         dependencies=dependencies,
         documented=documented,
     )

@@ -11,6 +11,7 @@ from werkzeug.routing import BaseConverter, ValidationError
 from service import health
 from service.auth import email_resources as email
 from service.auth import event_resources as auth_events
+from service.auth import mfa_resources as mfa
 from service.auth import resources as auth
 from service.auth import token_resources as tokens
 from service.notes import resources as notes
@@ -19,7 +20,7 @@ from service.resources import METHODS, Api, AsyncResource, declared, resources_o
 from service.users import resources as users
 
 # The modules whose declared resources are served; a new resource in one of them needs nothing else.
-MODULES: tuple[ModuleType, ...] = (auth, tokens, users, notes, health, docs, auth_events, email)
+MODULES: tuple[ModuleType, ...] = (auth, tokens, mfa, users, notes, health, docs, auth_events, email)
 _API = "service.api"
 MAX_INT = 2**63 - 1  # ids are signed 64-bit on every backend and driver
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask
 
 from config.settings import Settings
@@ -60,6 +61,7 @@ def base_settings(database_url: str, redis_url: str, **overrides: object) -> Set
         "bcrypt_rounds": 4,  # the cost is a setting; tests need speed, not strength
         "bcrypt_threads": 2,
         "signing_keys": default_key_path(),
+        "mfa_encryption_keys": Fernet.generate_key().decode(),  # second factor: production needs one
     }
     values.update(overrides)
     return Settings(**values).validated()  # type: ignore[arg-type]

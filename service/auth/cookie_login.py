@@ -13,8 +13,10 @@ import secrets
 from flask import current_app
 from flask import session as cookie_data
 
-from service.auth import events
+from service.auth import events, mfa_login
 from service.auth.credentials import check_credentials
+from service.auth.mfa_schemas import MfaChallenge, MfaLogin
+from service.auth.password_epochs import PasswordEpoch
 from service.auth.schemas import Credentials, CsrfToken
 from service.auth.sessions import ClientInfo, Principal, end_session, start_session
 from service.auth.tokens import is_id, new_id
@@ -37,9 +39,20 @@ def cookie_principal() -> tuple[Principal, str] | None:
     return Principal(Account(user_id, account_key), session_id), csrf
 
 
-async def log_in_cookie(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToken:
-    """Check credentials and turn this request's cookie data into a fresh login."""
+async def log_in_cookie(rt: Runtime, form: Credentials, client: ClientInfo) -> CsrfToken | MfaChallenge:
+    """Check credentials and turn this request's cookie data into a fresh login (or ask for the code)."""
     account, epoch = await check_credentials(rt, form, client)
+    challenged = await mfa_login.challenge(rt, account, epoch, form.username, "cookie")
+    return challenged or await _open(rt, account, epoch, client)
+
+
+async def log_in_cookie_mfa(rt: Runtime, form: MfaLogin, client: ClientInfo) -> CsrfToken:
+    """The second step of a cookie login: the ``mfa_token`` and a code set the cookie."""
+    account, epoch = await mfa_login.redeem(rt, form, client, "cookie")
+    return await _open(rt, account, epoch, client)
+
+
+async def _open(rt: Runtime, account: Account, epoch: PasswordEpoch, client: ClientInfo) -> CsrfToken:
     previous = cookie_principal()
     if previous is not None:
         # Logging in again replaces the cookie's previous login.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from service.auth import events, limits, mailing
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch, username_digest
 from service.auth.schemas import Credentials
+from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal, end_sessions
 from service.errors import Forbidden, TooManyRequests, Unauthorized
 from service.serving.runtime import Runtime
@@ -61,14 +62,21 @@ async def _record_limited(rt: Runtime, username: str, client: ClientInfo) -> Non
         await events.record_alone(rt.db, found[0], "login_limited", client)
 
 
-async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, client: ClientInfo) -> None:
-    """Set a new password after checking the current one; every other session is revoked."""
-    username, password_hash = await accounts.password_of(rt, caller.account)
+async def check_current_password(rt: Runtime, account: Account, password: str, client: ClientInfo) -> str:
+    """The account's username once ``password`` is its password; 403 when wrong, 429 over the limits."""
+    username, password_hash = await accounts.password_of(rt, account)
     # A stolen access token must not become an unlimited password oracle.
     await limits.count_attempt(rt.redis, rt.settings, username=username, ip=client.ip)
-    if not await rt.passwords.verify(form.current_password, password_hash):
+    if not await rt.passwords.verify(password, password_hash):
         raise Forbidden("The current password is wrong.")
     await limits.refund_attempt(rt.redis, username=username, ip=client.ip)
+    return username
+
+
+async def change_password(rt: Runtime, caller: Principal, form: PasswordChange, client: ClientInfo) -> None:
+    """Set a new password after checking the current one (and the second factor); others are revoked."""
+    username = await check_current_password(rt, caller.account, form.current_password, client)
+    await require_second_factor(rt, caller.account, form.code, client)
     new_hash = await accounts.hash_new_password(rt, username=username, new_password=form.new_password)
     async with rt.db.unit_of_work() as unit:  # the event commits with the new hash, or neither does
         await accounts.store_password_hash(rt, caller.account, new_hash, unit)

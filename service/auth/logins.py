@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from config.settings import Settings
-from service.auth import events
+from service.auth import events, mfa_login
 from service.auth.credentials import check_credentials
+from service.auth.mfa_schemas import MfaChallenge, MfaLogin
+from service.auth.password_epochs import PasswordEpoch
 from service.auth.schemas import Credentials, SessionPublic, TokenPair
 from service.auth.sessions import (
     ClientInfo,
@@ -25,9 +27,20 @@ from service.users import accounts
 from service.users.keys import Account
 
 
-async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPair:
-    """Check credentials and open a bearer login session."""
+async def log_in(rt: Runtime, form: Credentials, client: ClientInfo) -> TokenPair | MfaChallenge:
+    """Check credentials and open a bearer login session, or ask for the second factor first."""
     account, epoch = await check_credentials(rt, form, client)
+    challenged = await mfa_login.challenge(rt, account, epoch, form.username, "bearer")
+    return challenged or await _open(rt, account, epoch, client)
+
+
+async def log_in_mfa(rt: Runtime, form: MfaLogin, client: ClientInfo) -> TokenPair:
+    """The second step of a bearer login: the ``mfa_token`` and a code open the session."""
+    account, epoch = await mfa_login.redeem(rt, form, client, "bearer")
+    return await _open(rt, account, epoch, client)
+
+
+async def _open(rt: Runtime, account: Account, epoch: PasswordEpoch, client: ClientInfo) -> TokenPair:
     settings = rt.settings
     session_id = new_id()
     access, _ = _issue(settings, account, session_id, "access")

@@ -6,6 +6,8 @@ from typing import Any
 
 from service.auth import addresses, cookie_login, logins
 from service.auth.guard import client_info, principal
+from service.auth.mfa_resources import answer_login
+from service.auth.mfa_schemas import MfaChallenge
 from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair
 from service.resources import API, AsyncResource, operation
 from service.serving import runtime
@@ -37,10 +39,11 @@ class Login(AsyncResource):
         "Log in for a bearer token pair",
         body=Credentials,
         returns=TokenPair,
+        also={202: MfaChallenge},
         errors=LOGIN_ERRORS,
     )
     async def post(self, form: Credentials) -> Any:
-        return await logins.log_in(runtime.current(), form, client_info()), NO_STORE
+        return answer_login(await logins.log_in(runtime.current(), form, client_info()), NO_STORE)
 
 
 class Refresh(AsyncResource):
@@ -105,11 +108,14 @@ class CookieSession(AsyncResource):
         "Log in with a cookie session (browsers)",
         body=Credentials,
         returns=CsrfToken,
+        also={202: MfaChallenge},
         errors=LOGIN_ERRORS,
         headers={"Set-Cookie": "The session cookie (HttpOnly, SameSite=Lax, Secure in production)."},
     )
     async def post(self, form: Credentials) -> Any:
-        return await cookie_login.log_in_cookie(runtime.current(), form, client_info()), NO_STORE
+        return answer_login(
+            await cookie_login.log_in_cookie(runtime.current(), form, client_info()), NO_STORE
+        )
 
     @operation(f"{API}/session", "Log out of the cookie session", auth="either", status=204)
     async def delete(self) -> None:

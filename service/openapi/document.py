@@ -121,6 +121,8 @@ def _component_schemas(routes: list[Route]) -> dict[str, Any]:
             models[(route.op.form, "validation")] = None
         if route.op.returns is not None:
             models[(route.op.returns, "serialization")] = None
+        for model in route.op.also.values():
+            models[(model, "serialization")] = None
     _, definitions = models_json_schema(list(models), ref_template=REF)
     found: dict[str, Any] = definitions.get("$defs", {})
     return found
@@ -151,6 +153,11 @@ def _operation(route: Route) -> dict[str, Any]:
     if security:
         spec["security"] = security
     responses: dict[str, Any] = {str(op.status): _success(op)}
+    for status, model in op.also.items():  # e.g. a login's 202 asking for the second factor
+        responses[str(status)] = {
+            "description": title(status),
+            "content": {op.media_type: {"schema": _ref(model)}},
+        }
     for status in _errors(route):
         if status in op.errors:
             responses[str(status)] = _problem_response(status, op.errors[status])
@@ -206,7 +213,7 @@ def _success(op: Operation) -> dict[str, Any]:
         schema = {"type": "array", "items": _ref(op.returns)} if op.many else _ref(op.returns)
         response["content"] = {op.media_type: {"schema": schema}}
     elif op.status != 204:
-        schema = {"type": "string"} if op.media_type == "text/html" else {"type": "object"}
+        schema = {"type": "object"} if op.media_type.endswith("json") else {"type": "string"}
         response["content"] = {op.media_type: {"schema": schema}}
     if op.links:
         response["links"] = op.links

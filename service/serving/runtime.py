@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import cast
 
+from cryptography.fernet import MultiFernet
 from flask import current_app
 from redis.asyncio import Redis
 
 from config.settings import Settings
+from service.auth.mfa_keys import load_mfa_cipher
 from service.auth.passwords import PasswordHasher
 from service.db import Database
 from service.mail.queue import MailBroker, build_broker
@@ -59,6 +62,11 @@ class Runtime:
         self.cookie_record_redis.close()
         self._db = self._redis = self._passwords = self._mail = None
         self.loop = None
+
+    @functools.cached_property
+    def mfa_cipher(self) -> MultiFernet:
+        """Encrypts and decrypts TOTP secrets (MFA_ENCRYPTION_KEYS); the app factory builds it at once."""
+        return load_mfa_cipher(self.settings)
 
     @property
     def db(self) -> Database:

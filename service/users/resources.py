@@ -33,7 +33,8 @@ class Me(AsyncResource):
         },
     )
     async def delete(self, form: AccountDeletion) -> None:
-        await deletion.delete_account(runtime.current(), principal(), form.current_password, client_info())
+        caller, client = principal(), client_info()
+        await deletion.delete_account(runtime.current(), caller, form.current_password, client, form.code)
 
 
 class Export(AsyncResource):

@@ -105,6 +105,10 @@ class PasswordChange(BaseModel):
 
     current_password: str
     new_password: str = password_field()
+    # Needed once the second factor is on (service/auth/second_factor.py checks it).
+    code: str | None = Field(
+        default=None, max_length=14, description="The second-factor code, when it is on."
+    )
 
     @field_validator("new_password")
     @classmethod
@@ -119,3 +123,5 @@ class AccountDeletion(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     current_password: str = Field(max_length=1024)
+    # Needed once the second factor is on (service/auth/second_factor.py checks it).
+    code: str | None = Field(default=None, max_length=14, description="The second-factor code, if it is on.")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.factories import logged_in_user
 from tests.support.processes import ROOT, free_port, wait_until
@@ -30,6 +31,7 @@ def served(database_url: str, redis_url: str) -> Iterator[tuple[str, subprocess.
         "BCRYPT_ROUNDS": "4",
         "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
         "SIGNING_KEYS": default_key_path(),
+        "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }
     process = subprocess.Popen(
         [sys.executable, "serve.py"],

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 from tests.support.processes import ROOT, free_port, wait_until
 from tests.support.signing import default_key_path
@@ -75,4 +76,5 @@ def instance_environ(secret: str, database_url: str, redis_url: str, **environ: 
         "BCRYPT_ROUNDS": "4",
         "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
         "SIGNING_KEYS": default_key_path(),
+        "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     } | {name.upper(): str(value) for name, value in environ.items()}

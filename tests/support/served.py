@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from config.settings import Settings
 from tests.support.processes import ROOT, free_port, migrate, wait_until
@@ -114,6 +115,7 @@ def serve_process(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Serv
             "BCRYPT_ROUNDS": "4",
             "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
             "SIGNING_KEYS": default_key_path(),
+            "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         } | {key.upper(): str(value) for key, value in overrides.items()}
         served = ServedProcess(environ, tmp_path / f"served-{number}.log", args)
         started.append(served)
