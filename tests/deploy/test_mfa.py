@@ -14,6 +14,7 @@ from tests.support.databases import Databases
 from tests.support.instances import ServiceProcess, instance_environ
 from tests.support.processes import RedisServer, free_port
 from tests.support.served import run_serve
+from tests.support.signing import default_key_path
 from tests.support.totp import LOGIN_MFA, first_step, turn_on
 
 
@@ -83,7 +84,13 @@ def test_a_code_taken_on_one_instance_is_refused_on_the_other(
 
 def test_a_production_start_without_the_key_is_one_line() -> None:
     result = run_serve(
-        {"PORT": str(free_port()), "APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48)}
+        {
+            "PORT": str(free_port()),
+            "APP_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "SIGNING_KEYS": default_key_path(),
+            "SMTP_URL": "smtp://127.0.0.1:9",  # required in production; nothing here sends mail
+        }
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
