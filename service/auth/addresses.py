@@ -13,7 +13,8 @@ import logging
 
 from redis.exceptions import RedisError
 
-from service.auth import limits, mail_tokens, mailing
+from service.auth import events, limits, mail_tokens, mailing
+from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal
 from service.errors import BadRequest, Conflict, DependencyDown, Forbidden, ValidationFailed
 from service.mail import messages
@@ -65,6 +66,7 @@ async def change_email(rt: Runtime, caller: Principal, form: EmailChange, client
     if not await rt.passwords.verify(form.current_password, record.password_hash):
         raise Forbidden("The current password is wrong.")
     await limits.refund_attempt(rt.redis, username=record.username, ip=client.ip)
+    await require_second_factor(rt, caller.account, form.code, client)
     new = form.email
     if record.email_verified and record.email is not None and record.email.lower() == new.lower():
         raise Conflict("That is already the account's confirmed address.")
@@ -74,7 +76,7 @@ async def change_email(rt: Runtime, caller: Principal, form: EmailChange, client
         await addresses.set_addresses(rt.db, caller.account, email=record.email, verified=True, pending=new)
     else:
         await addresses.set_addresses(rt.db, caller.account, email=new, verified=False, pending=None)
-    # Security event email_changed: the coordinator wires service/auth/events.py here.
+    await events.record_alone(rt.db, caller.account, "email_changed", client, session_id=caller.session_id)
     await _send_verification(rt, caller.account, new)
     if record.verified_email:
         await mailing.send(rt, messages.email_changed_notice(mailing.sender(rt), record.verified_email, new))
@@ -92,7 +94,7 @@ async def request_verification(rt: Runtime, caller: Principal) -> None:
     await _send_verification(rt, caller.account, target)
 
 
-async def verify(rt: Runtime, token: str) -> None:
+async def verify(rt: Runtime, token: str, client: ClientInfo | None = None) -> None:
     """Spend a verification token; its address becomes the account's confirmed one. 400 otherwise.
 
     Confirming is idempotent, so the token is spent after the write: a database
@@ -114,4 +116,4 @@ async def verify(rt: Runtime, token: str) -> None:
     except AddressTaken:
         raise BadRequest("Another account confirmed that address first.") from None
     await mail_tokens.spend(rt.redis, "verify", token)
-    # Security event email_verified: the coordinator wires service/auth/events.py here.
+    await events.record_alone(rt.db, found.account, "email_verified", client)

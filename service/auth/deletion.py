@@ -4,8 +4,9 @@ The order is chosen so that no token outlives the account:
 
 1. the password is checked (counted against the login limits, like a change);
 2. the password epoch is bumped, so a login already past its password check
-   cannot open a session any more, and every session is ended: from here on
-   every token and cookie of the account is refused on every instance;
+   cannot open a session any more, every session is ended and every personal
+   access token revoked: from here on every token and cookie of the account
+   is refused on every instance;
 3. the account, its notes and its security events are deleted in one unit of
    work; if the database fails here the client gets a 503 and the account is
    intact, merely logged out;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from service.auth import events, limits
+from service.auth import events, limits, personal_tokens
 from service.auth.password_epochs import bump_epoch
 from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal, end_sessions
@@ -46,6 +47,8 @@ async def delete_account(
     await require_second_factor(rt, caller.account, code, client)
     await bump_epoch(rt.redis, username)
     await end_sessions(rt.redis, account=caller.account)
+    # Tombstones over cached verdicts: the tokens stop at once, before their rows go.
+    await personal_tokens.revoke_all_tokens(rt, caller.account)
     async with rt.db.unit_of_work() as unit:
         await events.delete_all_of(unit, caller.account)
         await notes.delete_all_notes(unit, user_id=caller.user_id, account_key=caller.account_key)

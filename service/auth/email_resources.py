@@ -61,7 +61,7 @@ class EmailVerify(AsyncResource):
         errors=TOKEN_ERRORS,
     )
     async def post(self, form: VerifyEmail) -> None:
-        await addresses.verify(runtime.current(), form.token)
+        await addresses.verify(runtime.current(), form.token, client_info())
 
 
 class PasswordForgot(AsyncResource):
@@ -87,4 +87,4 @@ class PasswordReset(AsyncResource):
         errors=TOKEN_ERRORS,
     )
     async def post(self, form: ResetPassword) -> None:
-        await recovery.reset(runtime.current(), form.token, form.new_password)
+        await recovery.reset(runtime.current(), form.token, form.new_password, client_info())

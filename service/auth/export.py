@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from service.auth import events
+from service.auth import events, mfa_repository, personal_tokens
 from service.auth.sessions import Principal, list_sessions
 from service.db import Database
 from service.models import utcnow
@@ -51,6 +51,8 @@ async def open_export(rt: Runtime, caller: Principal) -> Iterator[bytes]:
     """
     profile = await accounts.profile(rt, caller.account)
     sessions = await list_sessions(rt.redis, caller.account)
+    tokens = await personal_tokens.list_tokens(rt, caller)  # names and scopes, never the values
+    second_factor = await mfa_repository.factor_state(rt.db, caller.account)
     db = rt.db
     first_notes = await _notes(db, caller, before=None)
     head = {
@@ -58,6 +60,8 @@ async def open_export(rt: Runtime, caller: Principal) -> Iterator[bytes]:
         "exported_at": utcnow().isoformat(),
         "account": profile.model_dump(mode="json"),
         "sessions": [asdict(record) | {"current": record.id == caller.session_id} for record in sessions],
+        "personal_access_tokens": [token.model_dump(mode="json") for token in tokens],
+        "second_factor": {"totp": bool(second_factor and second_factor.confirmed)},
     }
     return _document(db, caller, head, first_notes)
 

@@ -37,6 +37,6 @@ async def notify_password_reset(rt: Runtime, record: AddressRecord) -> None:
 
 
 async def notify_second_factor(rt: Runtime, record: AddressRecord, *, enabled: bool) -> None:
-    """For the second-factor work (not wired here): 'two-step sign-in on/off'."""
+    """The 'two-step sign-in on/off' notice, when the account has a confirmed address."""
     if record.verified_email:
         await send(rt, messages.second_factor_notice(sender(rt), record.verified_email, enabled))

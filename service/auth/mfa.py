@@ -12,7 +12,7 @@ import io
 
 import segno
 
-from service.auth import mfa_repository, totp
+from service.auth import mailing, mfa_repository, totp
 from service.auth.credentials import check_current_password
 from service.auth.mfa_repository import EventContext
 from service.auth.mfa_schemas import RecoveryCodes, TotpConfirm, TotpDisable, TotpEnrol, TotpEnrolment
@@ -20,7 +20,8 @@ from service.auth.second_factor import decrypt_secret, require_second_factor
 from service.auth.sessions import ClientInfo, Principal
 from service.errors import BadRequest, Conflict, NotFound
 from service.serving.runtime import Runtime
-from service.users.keys import AccountGone
+from service.users import addresses
+from service.users.keys import Account, AccountGone
 
 ALREADY_ON = "The second factor is already on."
 NOTHING_PENDING = "No second factor is pending: enrol first (POST /api/v1/auth/mfa/totp)."
@@ -54,6 +55,7 @@ async def confirm(rt: Runtime, caller: Principal, form: TotpConfirm, client: Cli
     if not await mfa_repository.confirm(rt.db, caller.account, state.secret_encrypted, hashes, event):
         # A parallel confirm won, or a new enrolment replaced the secret this code was for.
         raise Conflict("The enrolment changed meanwhile: enrol again.")
+    await _notify(rt, caller.account, enabled=True)
     return RecoveryCodes(recovery_codes=codes)
 
 
@@ -62,6 +64,14 @@ async def disable(rt: Runtime, caller: Principal, form: TotpDisable, client: Cli
     await check_current_password(rt, caller.account, form.current_password, client)
     await require_second_factor(rt, caller.account, form.code, client)
     await mfa_repository.remove(rt.db, caller.account, EventContext(client, caller.session_id))
+    await _notify(rt, caller.account, enabled=False)
+
+
+async def _notify(rt: Runtime, account: Account, *, enabled: bool) -> None:
+    """The 'two-step sign-in on/off' notice, to a confirmed address."""
+    record = await addresses.record_of(rt.db, account)
+    if record is not None:
+        await mailing.notify_second_factor(rt, record, enabled=enabled)
 
 
 async def pending_qr_svg(rt: Runtime, caller: Principal) -> bytes:

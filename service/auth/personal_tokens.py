@@ -19,8 +19,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from service.auth import events
 from service.auth.pat_models import PersonalAccessToken
-from service.auth.sessions import Principal
+from service.auth.second_factor import require_second_factor
+from service.auth.sessions import ClientInfo, Principal
 from service.auth.token_schemas import TokenCreate, TokenCreated, TokenPublic
 from service.errors import Forbidden, NotFound, Unauthorized
 from service.models import utcnow
@@ -79,11 +81,12 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-async def create_token(rt: Runtime, caller: Principal, form: TokenCreate) -> TokenCreated:
-    """A new token for the caller, after checking its password; the token is shown only here."""
+async def create_token(rt: Runtime, caller: Principal, form: TokenCreate, client: ClientInfo) -> TokenCreated:
+    """A new token for the caller, after checking its password (and code); the token is shown only here."""
     _, password_hash = await accounts.password_of(rt, caller.account)
     if not await rt.passwords.verify(form.current_password, password_hash):
         raise Forbidden("The current password is wrong.")
+    await require_second_factor(rt, caller.account, form.code, client)
     token = PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     row = PersonalAccessToken(
@@ -96,6 +99,7 @@ async def create_token(rt: Runtime, caller: Principal, form: TokenCreate) -> Tok
     )
     async with rt.db.unit_of_work() as unit:
         unit.add(row)
+        await events.record(unit, caller.account, "token_created", client, session_id=caller.session_id)
     return TokenCreated(**_public(row).model_dump(), token=token)
 
 
@@ -113,7 +117,7 @@ async def list_tokens(rt: Runtime, caller: Principal) -> list[TokenPublic]:
     return [_public(row) for row in rows]
 
 
-async def revoke_token(rt: Runtime, caller: Principal, token_id: int) -> None:
+async def revoke_token(rt: Runtime, caller: Principal, token_id: int, client: ClientInfo) -> None:
     """Revoke one of the caller's tokens, at once on every instance; 404 for another's or unknown."""
     now = utcnow()
     statement = (
@@ -126,11 +130,36 @@ async def revoke_token(rt: Runtime, caller: Principal, token_id: int) -> None:
     )
     async with rt.db.unit_of_work() as unit:
         found = (await unit.execute(statement)).first()
+        if found is not None:
+            await events.record(unit, caller.account, "token_revoked", client, session_id=caller.session_id)
     if found is None:
         raise NotFound("No such token.")
-    remaining = max(int((found.expires_at - now).total_seconds()), 1)
+    await _tombstone(rt, [(found.token_hash, found.expires_at)], now)
+
+
+async def revoke_all_tokens(rt: Runtime, account: Account) -> int:
+    """Revoke every live token of ``account`` at once on every instance (a password reset, a deletion)."""
+    now = utcnow()
+    statement = (
+        update(PersonalAccessToken)
+        .where(PersonalAccessToken.user_id == account.user_id, PersonalAccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(PersonalAccessToken.token_hash, PersonalAccessToken.expires_at)
+        .execution_options(synchronize_session=False)
+    )
+    async with rt.db.unit_of_work() as unit:
+        found = [(row.token_hash, row.expires_at) for row in await unit.execute(statement)]
+    await _tombstone(rt, found, now)
+    return len(found)
+
+
+async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: datetime) -> None:
     # Overwrites any cached verdict; a concurrent fill's SET NX then loses.
-    await rt.redis.set(_VERDICT + found.token_hash, _REVOKED, ex=min(remaining, VERDICT_TTL))
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for token_hash, expires_at in revoked:
+            remaining = max(int((expires_at - now).total_seconds()), 1)
+            pipe.set(_VERDICT + token_hash, _REVOKED, ex=min(remaining, VERDICT_TTL))
+        await pipe.execute()
 
 
 async def verdict_of(rt: Runtime, token: str) -> Verdict | None:

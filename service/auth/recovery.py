@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from service.auth import limits, mail_tokens, mailing
+from service.auth import events, limits, mail_tokens, mailing, personal_tokens
 from service.auth.password_epochs import bump_epoch
 from service.auth.sessions import ClientInfo, end_sessions
 from service.errors import BadRequest, TooManyRequests, ValidationFailed
@@ -52,7 +52,7 @@ async def forgot(rt: Runtime, address: str, client: ClientInfo) -> None:
     await mailing.send(rt, mail, discard=record is None)
 
 
-async def reset(rt: Runtime, token: str, new_password: str) -> None:
+async def reset(rt: Runtime, token: str, new_password: str, client: ClientInfo | None = None) -> None:
     """Set the password with a reset token; every session ends and the token is spent. 400 otherwise."""
     found = await mail_tokens.peek(rt.redis, "reset", token)
     if found.account == NOBODY:
@@ -75,6 +75,6 @@ async def reset(rt: Runtime, token: str, new_password: str) -> None:
     await accounts.set_password(rt, record.account, username=record.username, new_password=new_password)
     await bump_epoch(rt.redis, record.username)  # after the new hash, before ending sessions
     await end_sessions(rt.redis, account=record.account)
-    # Personal access tokens end here too once they exist (the tokens helper's revoke-all call).
-    # Security event password_reset: the coordinator wires service/auth/events.py here.
+    await personal_tokens.revoke_all_tokens(rt, record.account)
+    await events.record_alone(rt.db, record.account, "password_reset", client)
     await mailing.notify_password_reset(rt, record)

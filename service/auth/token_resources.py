@@ -55,7 +55,8 @@ class Tokens(AsyncResource):
         errors={403: "The current password is wrong."},
     )
     async def post(self, form: TokenCreate) -> Any:
-        return await personal_tokens.create_token(runtime.current(), principal(), form), NO_STORE
+        created = await personal_tokens.create_token(runtime.current(), principal(), form, client_info())
+        return created, NO_STORE
 
     @operation(
         f"{API}/auth/tokens",
@@ -77,4 +78,4 @@ class TokenItem(AsyncResource):
         errors={404: "No such token."},
     )
     async def delete(self, token_id: int) -> None:
-        await personal_tokens.revoke_token(runtime.current(), principal(), token_id)
+        await personal_tokens.revoke_token(runtime.current(), principal(), token_id, client_info())

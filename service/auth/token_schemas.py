@@ -21,6 +21,7 @@ class TokenCreate(BaseModel):
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(SCOPES))]
     expires_in: Annotated[int, Field(ge=60, le=365 * DAY)] = 90 * DAY
     current_password: Annotated[str, Field(max_length=1024)]
+    code: str | None = Field(default=None, max_length=14, description="The second-factor code, if it is on.")
 
     @field_validator("expires_in", mode="before")
     @classmethod

@@ -96,6 +96,7 @@ class EmailChange(BaseModel):
 
     email: EmailAddress
     current_password: str
+    code: str | None = Field(default=None, max_length=14, description="The second-factor code, if it is on.")
 
 
 class PasswordChange(BaseModel):

@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from tests.conftest import base_settings
-from tests.factories import PASSWORD, assert_problem, random_username
+from tests.factories import PASSWORD, Account, assert_problem, random_username
 from tests.support.databases import Databases
 from tests.support.live import LiveServer
 from tests.support.smtp import MailWorker, Received, SmtpSink
+from tests.support.totp import turn_on
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -257,3 +258,54 @@ def test_mail_queued_during_an_smtp_outage_arrives_once_it_is_back(stack: Stack)
     done = stack.http.post(RESET, json={"token": token, "new_password": "after the outage"})
     assert done.status_code == 204
     assert "failed" in stack.worker.log()
+
+
+TOKENS = "/api/v1/auth/tokens"
+EVENTS = "/api/v1/auth/events"
+
+
+def _account(name: str, auth: dict[str, str]) -> Account:
+    return Account(name, PASSWORD, 0, access_token=auth["Authorization"].removeprefix("Bearer "))
+
+
+def test_a_reset_revokes_every_personal_access_token_and_is_recorded(stack: Stack) -> None:
+    address, name, auth = verified(stack)
+    created = stack.http.post(
+        TOKENS,
+        json={"name": "ci", "scopes": ["profile:read"], "current_password": PASSWORD},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.text
+    machine = {"Authorization": f"Bearer {created.json()['token']}"}
+    assert stack.http.get(ME, headers=machine).status_code == 200
+
+    assert stack.http.post(FORGOT, json={"email": address}).status_code == 202
+    token = stack.link(address, "reset-password")
+    assert stack.http.post(RESET, json={"token": token, "new_password": "a brand new one"}).status_code == 204
+
+    assert_problem(stack.http.get(ME, headers=machine), 401)  # at once, not after a cache expires
+    login = stack.http.post(LOGIN, json={"username": name, "password": "a brand new one"})
+    fresh = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert stack.http.get(TOKENS, headers=fresh).json() == []
+    types = [event["type"] for event in stack.http.get(EVENTS, headers=fresh).json()["items"]]
+    assert types[:2] == ["login", "password_reset"]
+    assert {"token_created", "email_verified"} <= set(types)
+
+
+def test_with_the_second_factor_on_an_address_change_and_a_new_token_need_the_code(stack: Stack) -> None:
+    address, name, auth = verified(stack)
+    app = turn_on(stack.http, _account(name, auth))
+    notices = [m.message["Subject"] for m in stack.mails_to(address, 2)]
+    assert any("Two-step sign-in is on" in subject for subject in notices)
+
+    change = {"email": new_address(), "current_password": PASSWORD}
+    assert_problem(stack.http.put(MY_EMAIL, json=change, headers=auth), 403)
+    token = {"name": "ci", "scopes": ["notes:read"], "current_password": PASSWORD}
+    assert_problem(stack.http.post(TOKENS, json=token, headers=auth), 403)
+    # A recovery code each: the TOTP code of this step was spent by the confirmation.
+    code = app.recovery_codes.pop()
+    assert stack.http.put(MY_EMAIL, json=change | {"code": code}, headers=auth).status_code == 202
+    code = app.recovery_codes.pop()
+    assert stack.http.post(TOKENS, json=token | {"code": code}, headers=auth).status_code == 201
+    types = [event["type"] for event in stack.http.get(EVENTS, headers=auth).json()["items"]]
+    assert types[:3] == ["token_created", "email_changed", "mfa_enabled"]

@@ -16,10 +16,15 @@ from tests.support.live import LiveServer
 EXPORT = "/api/v1/users/me/export"
 
 
-def test_the_export_holds_the_account_notes_sessions_and_events(client: httpx.Client) -> None:
+def test_the_export_holds_the_account_notes_sessions_tokens_and_events(client: httpx.Client) -> None:
     account = logged_in_user(client)
     for n in range(3):
         client.post("/api/v1/notes", json={"title": f"note {n}", "body": "ünïcode"}, headers=account.auth)
+    pat = client.post(
+        "/api/v1/auth/tokens",
+        json={"name": "ci", "scopes": ["notes:read"], "current_password": PASSWORD},
+        headers=account.auth,
+    ).json()
     response = client.get(EXPORT, headers=account.auth)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
@@ -32,10 +37,14 @@ def test_the_export_holds_the_account_notes_sessions_and_events(client: httpx.Cl
     assert document["notes"][0]["body"] == "ünïcode"
     (session,) = document["sessions"]
     assert session["current"] is True and session["ip"] == "127.0.0.1"
-    assert [event["type"] for event in document["events"]] == ["login"]
+    assert [event["type"] for event in document["events"]] == ["token_created", "login"]
+    (token,) = document["personal_access_tokens"]
+    assert (token["name"], token["scopes"]) == ("ci", ["notes:read"])
+    assert document["second_factor"] == {"totp": False}
     # Nothing secret: no token, no hash, no account key.
     text = response.text
-    for secret in (account.access_token, account.refresh_token, PASSWORD, "$2b$", "account_key"):
+    secrets = (account.access_token, account.refresh_token, pat["token"], PASSWORD, "$2b$", "account_key")
+    for secret in secrets:
         assert secret not in text
 
 
