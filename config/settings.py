@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config.redis_url import is_sentinel_url, parse_sentinel_url
+from config.setting_errors import SettingsError, describe
 
 ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
@@ -25,10 +25,6 @@ MIN_SECRET_LENGTH = 32
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid; the message says what to set."""
 
 
 def mask_password(url: str) -> str:
@@ -54,18 +50,6 @@ Url = Annotated[str, AfterValidator(SecretUrl)]
 Positive = Annotated[int, Field(gt=0)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 NotNegative = Annotated[int, Field(ge=0)]
-
-# Where a bound alone would read badly, what the value means.
-_RULES = {"workers": "must be 0 (one per CPU core) or more"}
-# Values never echoed in an error message.
-_SECRET_FIELDS = {
-    "secret_key",
-    "database_url",
-    "redis_url",
-    "smtp_url",
-    "introspection_clients",
-    "mfa_encryption_keys",
-}
 
 
 class Settings(BaseSettings):
@@ -193,7 +177,7 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as error:
-            raise SettingsError(_describe(error.errors()[0])) from None
+            raise SettingsError(describe(error.errors()[0], type(self).model_fields)) from None
 
     @classmethod
     def settings_customise_sources(
@@ -315,43 +299,6 @@ class _Environment(EnvSettingsSource):
     def _load_env_vars(self) -> Mapping[str, str | None]:
         # Upper-case names only, as documented; an empty value means unset.
         return {name.lower(): value for name, value in self._environ.items() if name.isupper() and value}
-
-
-def _describe(error: ErrorDetails) -> str:
-    """One line naming the setting, what it must be, and the value given (unless secret)."""
-    if not error["loc"]:
-        return str(error.get("ctx", {}).get("error", error["msg"]))
-    field = str(error["loc"][0])
-    name, kind, ctx = field.upper(), error["type"], error.get("ctx", {})
-    given = "" if field in _SECRET_FIELDS else f", not {error['input']!r}"
-    if kind in ("int_parsing", "int_from_float", "int_type"):
-        return f"{name} must be a whole number{given}"
-    if kind in ("float_parsing", "float_type"):
-        return f"{name} must be a number{given}"
-    if kind in ("bool_parsing", "bool_type"):
-        return f"{name} must be true or false{given}"
-    if kind == "literal_error":
-        return f"{name} must be one of {ctx['expected'].replace(' or ', ', ')}{given}"
-    if kind in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
-        return f"{name} {_RULES.get(field) or _bounds(field)}"
-    if kind == "value_error":
-        return f"{name} {ctx['error']}"
-    if kind == "extra_forbidden":
-        return f"{name} is not a setting"
-    return f"{name}: {error['msg']}"
-
-
-def _bounds(field: str) -> str:
-    limits: dict[str, Any] = {}
-    for rule in Settings.model_fields[field].metadata:
-        limits |= {
-            key: getattr(rule, key) for key in ("gt", "ge", "le") if getattr(rule, key, None) is not None
-        }
-    if "ge" in limits and "le" in limits:
-        return f"must be between {limits['ge']} and {limits['le']}"
-    if limits.get("gt") == 0:
-        return "must be a positive number"
-    return f"must be {limits.get('ge', 0)} or more"
 
 
 def load_settings() -> Settings:

@@ -24,7 +24,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from config.settings import Settings, SettingsError, load_settings
+from config.setting_errors import SettingsError
+from config.settings import Settings, load_settings
 from service.auth import events, limits
 from service.auth.sessions import SessionRecord, end_sessions, list_sessions
 from service.errors import NotFound, ServiceError

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from config.settings import Settings, SettingsError, load_settings
+from config.setting_errors import SettingsError
+from config.settings import Settings, load_settings
 from service.request_ids import current_request_id
 
 # Set on a record through ``extra={"fields": {...}}``; merged into the line.

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from config.redis_url import SentinelTarget, parse_sentinel_url
-from config.settings import Settings, SettingsError
+from config.setting_errors import SettingsError
+from config.settings import Settings
 
 
 @pytest.mark.parametrize(

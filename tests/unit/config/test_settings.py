@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from config.settings import DEV_SECRET, Settings, SettingsError
+from config.setting_errors import SettingsError
+from config.settings import DEV_SECRET, Settings
 from tests.support.processes import ROOT
 
 STRONG = "s" * 48

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import Settings, SettingsError
+from config.setting_errors import SettingsError
+from config.settings import Settings
 from service.mail.settings import MailSettings, SmtpTarget, parse_smtp_url
 from tests.support.processes import ROOT
 from tests.support.signing import default_key_path

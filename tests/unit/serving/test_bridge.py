@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from config.settings import Settings, SettingsError
+from config.setting_errors import SettingsError
+from config.settings import Settings
 from service.serving.bridge import run_bridged, wait_for
 from tests.factories import Account, logged_in_user
 from tests.support.live import LiveServer
