@@ -1,6 +1,7 @@
 """The README's examples, pasted in order into one shell, give the statuses they document.
 
-Every ``sh`` block of README.md is run, in order, by one bash against a fresh
+Every ``sh`` block of README.md, then of docs/tour.md (the tour continued), is
+run, in order, by one bash against a fresh
 server started as ``make run`` starts it (``serve.py``, development settings so
 that curl sends the cookie back over plain http), except the blocks made only
 of ``make`` commands, which set up and start that server. Each ``curl`` command
@@ -21,6 +22,7 @@ from tests.support.processes import ROOT, RedisServer
 from tests.support.served import ServedProcess
 
 README = ROOT / "README.md"
+TOUR = ROOT / "docs" / "tour.md"  # the README's tour, continued in the same shell
 BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 DOCUMENTED_STATUS = re.compile(r"\s#\s*(\d{3})\b")
 
@@ -94,7 +96,7 @@ def test_every_readme_block_works_pasted_in_order_on_a_fresh_server(
         introspection_clients="demo:demo-secret",
         args=("--mail-worker",),
     )
-    blocks = shell_blocks(README.read_text())
+    blocks = shell_blocks(README.read_text()) + shell_blocks(TOUR.read_text())
     expected = documented_statuses(blocks)
     script = "\n".join(blocks).replace("localhost:8000", f"127.0.0.1:{server.port}")
     script = script.replace("scripts/outbox_link.py", str(ROOT / "scripts" / "outbox_link.py"))
