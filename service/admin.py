@@ -26,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from config.setting_errors import SettingsError
 from config.settings import Settings, load_settings
-from service.auth import events, limits
+from service.auth import events, limits, personal_tokens
 from service.auth.sessions import SessionRecord, end_sessions, list_sessions
 from service.errors import NotFound, ServiceError
 from service.logs import configure_process_logging
@@ -61,11 +61,16 @@ def create_user(username: str, password_stdin: bool) -> None:
 @cli.command("end-sessions")
 @click.argument("username")
 def end_user_sessions(username: str) -> None:
-    """End every login session of a user: their tokens and cookies stop working at once."""
+    """End every login session and personal access token of a user: all stop working at once."""
 
     async def act(rt: Runtime) -> str:
-        ended = await end_sessions(rt.redis, account=await _account(rt, username))
-        return f"ended {ended} session{'s' * (ended != 1)} of {username!r}"
+        account = await _account(rt, username)
+        ended = await end_sessions(rt.redis, account=account)
+        revoked = await personal_tokens.revoke_all_tokens(rt, account)
+        return (
+            f"ended {ended} session{'s' * (ended != 1)} and revoked {revoked} "
+            f"personal access token{'s' * (revoked != 1)} of {username!r}"
+        )
 
     click.echo(_run(act))
 

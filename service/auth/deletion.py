@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import logging
 
-from service.auth import events, limits, personal_tokens
+from service.auth import events, personal_tokens
+from service.auth.credentials import check_current_password
 from service.auth.password_epochs import bump_epoch
 from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal, end_sessions
-from service.errors import Forbidden
 from service.notes import repository as notes
 from service.serving.runtime import Runtime
-from service.users import accounts, repository
+from service.users import repository
 from service.users.keys import AccountGone
 
 log = logging.getLogger("service.accounts")
@@ -38,12 +38,7 @@ async def delete_account(
     rt: Runtime, caller: Principal, current_password: str, client: ClientInfo, code: str | None = None
 ) -> None:
     """Delete the caller's account and everything of it; 403 for a wrong password (or second-factor code)."""
-    username, password_hash = await accounts.password_of(rt, caller.account)
-    # A stolen access token must not become an unlimited password oracle.
-    await limits.count_attempt(rt.redis, rt.settings, username=username, ip=client.ip)
-    if not await rt.passwords.verify(current_password, password_hash):
-        raise Forbidden("The current password is wrong.")
-    await limits.refund_attempt(rt.redis, username=username, ip=client.ip)
+    username = await check_current_password(rt, caller.account, current_password, client)
     await require_second_factor(rt, caller.account, code, client)
     await bump_epoch(rt.redis, username)
     await end_sessions(rt.redis, account=caller.account)

@@ -57,7 +57,8 @@ async def authenticate_client(rt: Runtime, authorization: str, client: ClientInf
     if given is None:
         raise ClientUnauthorized("Send the introspection client's id and secret with HTTP Basic.")
     client_id, secret = given
-    limit_name = f"introspection-client:{client_id}"
+    # Per client and address: guesses from elsewhere must not lock the real client out.
+    limit_name = f"introspection-client:{client_id}@{client.ip}"
     await limits.count_attempt(rt.redis, rt.settings, username=limit_name, ip=client.ip)
     sent_id, sent_secret = client_id.encode("utf-8", "replace"), secret.encode("utf-8", "replace")
     matched = False

@@ -17,18 +17,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, exists, select, update
 
 from service.auth import events
+from service.auth.credentials import check_current_password
 from service.auth.pat_models import PersonalAccessToken
 from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal
 from service.auth.token_schemas import TokenCreate, TokenCreated, TokenPublic
-from service.errors import Forbidden, NotFound, Unauthorized
+from service.errors import NotFound, Unauthorized
 from service.models import utcnow
-from service.redis import cached_script
+from service.redis import cached_script, wait_for_replicas
 from service.serving.runtime import Runtime
-from service.users import accounts
 from service.users.keys import Account
 from service.users.models import User
 
@@ -83,9 +83,7 @@ def digest(token: str) -> str:
 
 async def create_token(rt: Runtime, caller: Principal, form: TokenCreate, client: ClientInfo) -> TokenCreated:
     """A new token for the caller, after checking its password (and code); the token is shown only here."""
-    _, password_hash = await accounts.password_of(rt, caller.account)
-    if not await rt.passwords.verify(form.current_password, password_hash):
-        raise Forbidden("The current password is wrong.")
+    await check_current_password(rt, caller.account, form.current_password, client)
     await require_second_factor(rt, caller.account, form.code, client)
     token = PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
@@ -107,7 +105,7 @@ async def list_tokens(rt: Runtime, caller: Principal) -> list[TokenPublic]:
     """The caller's tokens that are neither revoked nor expired, newest first."""
     query = (
         select(PersonalAccessToken)
-        .where(PersonalAccessToken.user_id == caller.user_id)
+        .where(_owned_by(caller.account))
         .where(PersonalAccessToken.revoked_at.is_(None))
         .where(PersonalAccessToken.expires_at > utcnow())
         .order_by(PersonalAccessToken.id.desc())
@@ -122,7 +120,7 @@ async def revoke_token(rt: Runtime, caller: Principal, token_id: int, client: Cl
     now = utcnow()
     statement = (
         update(PersonalAccessToken)
-        .where(PersonalAccessToken.id == token_id, PersonalAccessToken.user_id == caller.user_id)
+        .where(PersonalAccessToken.id == token_id, _owned_by(caller.account))
         .where(PersonalAccessToken.revoked_at.is_(None))
         .values(revoked_at=now)
         .returning(PersonalAccessToken.token_hash, PersonalAccessToken.expires_at)
@@ -142,7 +140,7 @@ async def revoke_all_tokens(rt: Runtime, account: Account) -> int:
     now = utcnow()
     statement = (
         update(PersonalAccessToken)
-        .where(PersonalAccessToken.user_id == account.user_id, PersonalAccessToken.revoked_at.is_(None))
+        .where(_owned_by(account), PersonalAccessToken.revoked_at.is_(None))
         .values(revoked_at=now)
         .returning(PersonalAccessToken.token_hash, PersonalAccessToken.expires_at)
         .execution_options(synchronize_session=False)
@@ -160,6 +158,8 @@ async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: date
             remaining = max(int((expires_at - now).total_seconds()), 1)
             pipe.set(_VERDICT + token_hash, _REVOKED, ex=min(remaining, VERDICT_TTL))
         await pipe.execute()
+    # Acknowledged only once replicas hold the tombstones: a failover must not revive a verdict.
+    await wait_for_replicas(rt.redis)
 
 
 async def verdict_of(rt: Runtime, token: str) -> Verdict | None:
@@ -235,6 +235,12 @@ async def _mark_used(rt: Runtime, token_id: int) -> None:
     )
     async with rt.db.unit_of_work() as unit:
         await unit.execute(statement)
+
+
+def _owned_by(account: Account) -> ColumnElement[bool]:
+    """The account's tokens, by id and key: an earlier account with the same id owns none of them."""
+    of_account = (User.id == PersonalAccessToken.user_id) & (User.account_key == account.account_key)
+    return (PersonalAccessToken.user_id == account.user_id) & exists().where(of_account)
 
 
 def _public(row: PersonalAccessToken) -> TokenPublic:

@@ -207,3 +207,20 @@ def test_redis_down_is_503_never_a_pass(
         response = client.get(ME, headers=headers)
         assert response.status_code == 503
         assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_wrong_passwords_when_creating_a_token_count_toward_the_login_limits(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    server = make_server(redis_url=private_redis.url, login_max_per_account=3)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        account = logged_in_user(client)
+        # A stolen access token must not become an unlimited password oracle.
+        statuses = [create(client, account, current_password="not it at all").status_code for _ in range(4)]
+        assert statuses == [403, 403, 403, 429]
+
+
+@pytest.mark.parametrize("name", ["nul\x00byte", ""])
+def test_a_name_that_cannot_be_stored_is_422(client: httpx.Client, name: str) -> None:
+    account = logged_in_user(client)
+    assert create(client, account, name=name).status_code == 422

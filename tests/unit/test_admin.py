@@ -84,7 +84,8 @@ def test_end_sessions_stops_every_token_and_cookie_of_the_user(served: ServedPro
         assert "127.0.0.1" in listed.stdout
 
         ended = admin(served, "end-sessions", account.username)
-        assert (ended.returncode, ended.stdout) == (0, f"ended 3 sessions of {account.username!r}\n")
+        expected = f"ended 3 sessions and revoked 0 personal access tokens of {account.username!r}\n"
+        assert (ended.returncode, ended.stdout) == (0, expected)
         for bearer in bearers:
             assert client.get(ME, headers=bearer).status_code == 401
         assert client.get(ME, headers=cookie).status_code == 401

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 
 from config.settings import Settings
 from service.auth.mfa_keys import DEV_KEY_NAME, MfaKeyError, load_mfa_cipher
+from tests.support.signing import default_key_path
 
 SECRET = secrets.token_urlsafe(48)
 
@@ -27,7 +28,8 @@ def test_development_generates_one_key_under_var_and_keeps_it(tmp_path: Path) ->
 
 def test_production_refuses_without_a_key(tmp_path: Path) -> None:
     with pytest.raises(MfaKeyError, match=r"^MFA_ENCRYPTION_KEYS must be set when APP_ENV=production"):
-        load_mfa_cipher(Settings(app_env="production", secret_key=SECRET), key_dir=tmp_path)
+        production = Settings(app_env="production", secret_key=SECRET, signing_keys=default_key_path())
+        load_mfa_cipher(production, key_dir=tmp_path)
     assert not (tmp_path / DEV_KEY_NAME).exists()
 
 
