@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from logging.config import fileConfig
+import logging
 from pathlib import Path
 
 from alembic import context
@@ -15,17 +15,30 @@ import service.auth.mfa_models
 import service.auth.pat_models
 import service.notes.models
 import service.users.models  # noqa: F401
-from config.settings import load_settings_or_exit
+from config.startup import StartupError, check_database
+from service.logs import configure_process_logging, load_settings_or_log
 from service.models import Base
 
+log = logging.getLogger("service.migrations")
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name)
+    # JSON lines on stderr, like the server's; alembic's own progress lines too.
+    configure_process_logging()
+    logging.getLogger("alembic").setLevel(logging.INFO)
 
 
 def database_url() -> str:
-    # Tests pass their own URL; everyone else gets DATABASE_URL.
-    return config.attributes.get("database_url") or load_settings_or_exit().database_url
+    """Tests pass their own URL; everyone else gets DATABASE_URL, checked as the server checks it."""
+    given: str | None = config.attributes.get("database_url")
+    if given:
+        return given
+    settings = load_settings_or_log()
+    try:
+        check_database(settings)
+    except StartupError as error:  # one line, not a driver's traceback
+        log.critical("cannot migrate: %s", error)
+        raise SystemExit(2) from None
+    return settings.database_url
 
 
 def _ensure_sqlite_directory(url: str) -> None:
@@ -44,8 +57,7 @@ def _migrate(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_async_migrations() -> None:
-    url = database_url()
+async def run_async_migrations(url: str) -> None:
     _ensure_sqlite_directory(url)
     engine = create_async_engine(url)
     try:
@@ -61,4 +73,5 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(run_async_migrations())
+    # The URL is checked before this loop starts: the check runs a loop of its own.
+    asyncio.run(run_async_migrations(database_url()))

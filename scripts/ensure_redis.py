@@ -8,6 +8,7 @@ does and the URL points at this machine, a ``redis-server`` is started in
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import subprocess
 import sys
@@ -19,9 +20,11 @@ from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config.redis_url import is_sentinel_url
-from config.settings import Settings, load_settings_or_exit, mask_password
+from config.settings import Settings, mask_password
+from service.logs import configure_process_logging, load_settings_or_log
 from service.redis import create_redis
 
+log = logging.getLogger("service.redis_setup")
 VAR = Path(__file__).resolve().parent.parent / "var"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -42,17 +45,15 @@ async def _ping_master(settings: Settings) -> None:
 
 
 def main() -> int:
-    settings = load_settings_or_exit()
+    settings = load_settings_or_log()  # a bad setting: one JSON line and status 2, as the server says it
+    configure_process_logging(settings.log_level)  # its complaints on stderr are JSON lines too
     url, shown = settings.redis_url, mask_password(settings.redis_url)
     if is_sentinel_url(url):
         # Sentinel-managed Redis is never started here: only checked.
         try:
             asyncio.run(_ping_master(settings))
         except RedisError as error:
-            print(
-                f"redis: the Sentinel master at {shown} does not answer ({type(error).__name__})",
-                file=sys.stderr,
-            )
+            log.error(f"redis: the Sentinel master at {shown} does not answer ({type(error).__name__})")
             return 1
         print(f"redis: using the Sentinel-managed master at {shown}")
         return 0
@@ -62,11 +63,17 @@ def main() -> int:
     connection = redis.connection.parse_url(url)
     host, port = connection.get("host", "127.0.0.1"), int(connection.get("port", 6379))
     binary = shutil.which("redis-server")
+    if connection.get("password") or connection.get("username"):
+        # A private server started here would have no password: anyone local could use it.
+        log.error(
+            f"redis: nothing answers at {shown}, and a private redis-server is started only for a "
+            "REDIS_URL without a password: start that Redis yourself, or drop the password."
+        )
+        return 1
     if host not in LOCAL_HOSTS or binary is None:
-        print(
+        log.error(
             f"redis: nothing answers at {shown}. Start one (e.g. 'apt-get install redis-server' "
-            "or 'docker run -p 6379:6379 redis:7') or set REDIS_URL to a Redis that runs.",
-            file=sys.stderr,
+            "or 'docker run -p 6379:6379 redis:7') or set REDIS_URL to a Redis that runs."
         )
         return 1
     VAR.mkdir(exist_ok=True)
@@ -87,14 +94,12 @@ def main() -> int:
     )  # fmt: skip
     for _ in range(50):
         if answers(url):
-            print(
+            log.error(
                 f"redis: started a private redis-server on port {port} (data in var/, stop: make stop-redis)"
             )
             return 0
         time.sleep(0.1)
-    print(
-        f"redis: started redis-server but it does not answer at {shown}; see var/redis.log", file=sys.stderr
-    )
+    print(f"redis: started redis-server but it does not answer at {shown}; see var/redis.log")
     return 1
 
 

@@ -30,6 +30,8 @@ _MESSAGES = {
     "greater_than_equal": "must be at least {ge}",
     "less_than_equal": "must be at most {le}",
     "extra_forbidden": "is not allowed",
+    "literal_error": "must be one of {expected}",
+    "enum": "must be one of {expected}",
 }
 
 
@@ -133,6 +135,8 @@ def _field_error(detail: ErrorDetails) -> dict[str, str]:
     template = _MESSAGES.get(detail["type"])
     if template is not None:
         message = template.format(**detail.get("ctx", {}))
+        if detail["type"] == "string_too_short" and detail.get("ctx", {}).get("min_length") == 1:
+            message = "must not be empty"
     elif detail["type"] == "value_error":
         message = str(detail.get("ctx", {}).get("error", detail["msg"]))
     else:

@@ -95,7 +95,7 @@ def test_notes_need_a_token(client: httpx.Client, method: str) -> None:
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ({"title": ""}, "title", "must be at least 1 characters"),
+        ({"title": ""}, "title", "must not be empty"),
         ({"title": "t" * 201}, "title", "must be at most 200 characters"),
         ({"title": "t", "body": "b" * 10_001}, "body", "must be at most 10000 characters"),
         ({"body": "no title"}, "title", "is required"),

@@ -224,3 +224,10 @@ def test_wrong_passwords_when_creating_a_token_count_toward_the_login_limits(
 def test_a_name_that_cannot_be_stored_is_422(client: httpx.Client, name: str) -> None:
     account = logged_in_user(client)
     assert create(client, account, name=name).status_code == 422
+
+
+def test_an_unknown_scope_is_422_naming_the_scopes(client: httpx.Client) -> None:
+    response = create(client, logged_in_user(client), scopes=["admin"])
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "scopes.0" and error["message"].startswith("must be one of 'profile:read'")
