@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models import Base, UTCDateTime, utcnow
@@ -13,7 +13,8 @@ from service.models import Base, UTCDateTime, utcnow
 class PersonalAccessToken(Base):
     __tablename__ = "personal_access_tokens"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    # 64-bit like note ids, so every id a path can carry is a plain miss (404); SQLite's rowid already is.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # SHA-256 of the whole token: 256 random bits need no slow hash, and a
     # look-up by digest needs a deterministic one.

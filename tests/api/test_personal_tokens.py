@@ -231,3 +231,9 @@ def test_an_unknown_scope_is_422_naming_the_scopes(client: httpx.Client) -> None
     assert response.status_code == 422
     (error,) = response.json()["errors"]
     assert error["field"] == "scopes.0" and error["message"].startswith("must be one of 'profile:read'")
+
+
+@pytest.mark.parametrize("token_id", [2**31, 2**63 - 1])
+def test_any_id_a_path_can_carry_is_a_plain_404(client: httpx.Client, token_id: int) -> None:
+    account = logged_in_user(client)
+    assert client.delete(f"{TOKENS}/{token_id}", headers=account.auth).status_code == 404

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from config.settings import Settings
 from service.db import create_engine
-from service.resources import Api, AsyncResource
+from service.resources import Api, AsyncResource, operation
 from service.serving import runtime
 from tests.support.databases import Databases
 from tests.support.live import LiveServer
@@ -53,6 +53,7 @@ def test_pool_size_overflow_pre_ping_and_timeouts_come_from_settings(database_ur
 
 
 class _SlowQuery(AsyncResource):
+    @operation("/slow", "A statement longer than the statement timeout", documented=False)
     async def get(self) -> Any:
         async with runtime.current().db.reader() as conn:
             await conn.execute(text("SELECT pg_sleep(30)"))
