@@ -31,6 +31,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from bench import measure
 from bench.servers import PY, ROOT, Process, baseline, gunicorn, hypercorn, proxy, redis_server
 
@@ -111,6 +113,9 @@ def run_scenario(scenario: str, pg_admin: str, soak: bool) -> list[measure.Row]:
             "LOGIN_MAX_PER_IP": "1000000000",
             "PYTHONPATH": str(ROOT),
             "SIGNING_KEYS": _signing_key(work),
+            # Production needs a relay and the second factor's key; no mail is sent here.
+            "SMTP_URL": "smtp://127.0.0.1:9",
+            "MFA_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         }
         subprocess.run(
             [PY, "-m", "alembic", "upgrade", "head"],
