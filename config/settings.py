@@ -8,16 +8,16 @@ and the keywords given, and reads no environment (tests rely on that).
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config.redis_url import is_sentinel_url, parse_sentinel_url
 from config.setting_errors import SettingsError, describe
+from config.setting_types import NotNegative, Positive, PositiveSeconds, Url
 
 ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
@@ -25,31 +25,6 @@ MIN_SECRET_LENGTH = 32
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def mask_password(url: str) -> str:
-    """``url`` with the password in its credentials or query replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        location, slash, path = rest.partition("/")
-        credentials, at, hosts = location.rpartition("@")
-        if at and ":" in credentials:
-            credentials = credentials.partition(":")[0] + ":***"
-        url = f"{scheme}{sep}{credentials}{at}{hosts}{slash}{path}"
-    return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)
-
-
-class SecretUrl(str):
-    """A URL that may carry a password: used as the whole URL, shown by ``repr`` without it."""
-
-    def __repr__(self) -> str:
-        return repr(mask_password(self))
-
-
-Url = Annotated[str, AfterValidator(SecretUrl)]
-Positive = Annotated[int, Field(gt=0)]
-PositiveSeconds = Annotated[float, Field(gt=0)]
-NotNegative = Annotated[int, Field(ge=0)]
 
 
 class Settings(BaseSettings):

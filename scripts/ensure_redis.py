@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config.redis_url import is_sentinel_url
-from config.settings import Settings, mask_password
+from config.setting_types import mask_password
+from config.settings import Settings
 from service.logs import configure_process_logging, load_settings_or_log
 from service.redis import create_redis
 
