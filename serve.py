@@ -97,7 +97,7 @@ def _worker(serve: Callable[..., None], config: Config, shutdown_event: _Stop) -
 
 
 def _mail_worker(settings: Any, shutdown_event: _Stop) -> None:
-    """The mail worker (issue 16), deaf to signals like the others: it stops with ``shutdown_event``."""
+    """The mail worker, deaf to signals like the others: it stops with ``shutdown_event``."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from config.settings import load_settings_or_exit
 from service.auth.session_scripts import TOUCH
 from service.auth.sessions import session_key, touch_args
-from service.auth.tokens import REQUIRED_CLAIMS, signer_for
+from service.auth.tokens.jwts import REQUIRED_CLAIMS, signer_for
 from service.users.keys import Account
 
 settings = load_settings_or_exit()

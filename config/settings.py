@@ -103,10 +103,10 @@ class Settings(BaseSettings):
     # Where prometheus_client's multiprocess mode keeps each worker's values;
     # config/hypercorn.py sets it up when WORKERS > 1 (empty: one process).
     prometheus_multiproc_dir: str = ""
-    # Security events (issue 17): kept this many days, then pruned by the
+    # Security events: kept this many days, then pruned by the
     # worker's scheduled job or `python -m service prune-events`.
     event_retention_days: Positive = 90
-    # Email (issue 16): mail goes through the queue in Redis to SMTP_URL
+    # Email: mail goes through the queue in Redis to SMTP_URL
     # (smtp://[user:pass@]host:port, STARTTLS when offered; smtps:// implicit
     # TLS). Unset, the worker writes .eml files to MAIL_OUTBOX_DIR; production
     # refuses to start without it (config/startup.py, the worker). Links in
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     smtp_timeout: PositiveSeconds = 30.0
     mail_reclaim_after: PositiveSeconds = 120.0
     smtp_ca_file: str = ""
-    # Tokens other services can trust (issue 15): SIGNING_KEYS lists PEM
+    # Tokens other services can trust: SIGNING_KEYS lists PEM
     # private keys, the first signs and all verify (docs/deployment.md,
     # rotation); iss defaults to PUBLIC_URL. REFRESH_REUSE_GRACE: seconds in
     # which the same client may present a spent refresh token again and get
@@ -248,7 +248,7 @@ class Settings(BaseSettings):
             )
         if self.access_token_ttl > self.refresh_token_ttl:
             raise ValueError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
-        # Email (issue 16): the mail settings' own checks (the relay itself is required at start).
+        # Email: the mail settings' own checks (the relay itself is required at start).
         from service.mail.settings import MailSettings  # service.mail needs nothing from here
 
         MailSettings.from_settings(self).validated(relay_required=False)

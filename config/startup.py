@@ -31,7 +31,7 @@ def check_startup(settings: Settings) -> None:
 
 
 def check_mail_relay(settings: Settings) -> None:
-    """Production mails through SMTP_URL: without it, reset mails would go nowhere (issue 16)."""
+    """Production mails through SMTP_URL: without it, reset mails would go nowhere."""
     if settings.is_production and not settings.smtp_url:
         raise StartupError(
             "SMTP_URL is required in production: set it to smtp://[user:pass@]host:port (or smtps://…)"
@@ -40,8 +40,8 @@ def check_mail_relay(settings: Settings) -> None:
 
 def check_signing_keys(settings: Settings) -> None:
     """SIGNING_KEYS names readable keys of one algorithm (in development, a generated one)."""
-    from service.auth.signing_keys import SigningKeyError
-    from service.auth.tokens import signer_for
+    from service.auth.tokens.jwts import signer_for
+    from service.auth.tokens.signing_keys import SigningKeyError
 
     try:
         signer_for(settings)
@@ -79,7 +79,7 @@ def check_listen_address(host: str, port: int) -> None:
 
 def check_mfa_keys(settings: Settings) -> None:
     """MFA_ENCRYPTION_KEYS: set in production, each entry a Fernet key (the second factor)."""
-    from service.auth.mfa_keys import MfaKeyError, load_mfa_cipher
+    from service.auth.mfa.keys import MfaKeyError, load_mfa_cipher
 
     try:
         load_mfa_cipher(settings)

@@ -10,9 +10,9 @@ from alembic import context
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import service.auth.events  # registers the tables (security_events)
-import service.auth.mfa_models
-import service.auth.pat_models
+import service.auth.events.records  # registers the tables (security_events)
+import service.auth.mfa.models
+import service.auth.tokens.models
 import service.notes.models
 import service.users.models  # noqa: F401
 from config.startup import StartupError, check_database

@@ -26,8 +26,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from config.setting_errors import SettingsError
 from config.settings import Settings, load_settings
-from service.auth import events, limits, personal_tokens
+from service.auth import limits
+from service.auth.events import records as events
 from service.auth.sessions import SessionRecord, end_sessions, list_sessions
+from service.auth.tokens import personal as personal_tokens
 from service.errors import NotFound, ServiceError
 from service.logs import configure_process_logging
 from service.serving.runtime import Runtime
@@ -203,8 +205,8 @@ def generate_key(key_dir: str, algorithm: str | None, current: str) -> None:
     """Write a new private key (mode 0600) and print the SIGNING_KEYS that puts it first (the last line)."""
     from pathlib import Path
 
-    from service.auth.key_rotation import generate_signing_key
-    from service.auth.signing_keys import SigningKeyError
+    from service.auth.tokens.key_rotation import generate_signing_key
+    from service.auth.tokens.signing_keys import SigningKeyError
 
     directory = Path(key_dir)
     directory.mkdir(parents=True, exist_ok=True)

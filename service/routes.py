@@ -9,11 +9,11 @@ from flask import Flask
 from werkzeug.routing import BaseConverter, ValidationError
 
 from service import health
-from service.auth import email_resources as email
-from service.auth import event_resources as auth_events
-from service.auth import mfa_resources as mfa
 from service.auth import resources as auth
-from service.auth import token_resources as tokens
+from service.auth.email import resources as email
+from service.auth.events import resources as auth_events
+from service.auth.mfa import resources as mfa
+from service.auth.tokens import resources as tokens
 from service.notes import resources as notes
 from service.openapi import docs
 from service.resources import METHODS, Api, AsyncResource, declared, resources_of

@@ -13,13 +13,14 @@ import secrets
 from flask import current_app
 from flask import session as cookie_data
 
-from service.auth import events, mfa_login
 from service.auth.credentials import check_credentials
-from service.auth.mfa_schemas import MfaChallenge, MfaLogin
+from service.auth.events import records as events
+from service.auth.mfa import login as mfa_login
+from service.auth.mfa.schemas import MfaChallenge, MfaLogin
 from service.auth.password_epochs import PasswordEpoch
 from service.auth.schemas import Credentials, CsrfToken
 from service.auth.sessions import ClientInfo, Principal, end_session, start_session
-from service.auth.tokens import is_id, new_id
+from service.auth.tokens.jwts import is_id, new_id
 from service.serving.runtime import Runtime
 from service.users.keys import Account, is_account_key
 

@@ -7,10 +7,12 @@ session that outlives it (see password_epochs).
 
 from __future__ import annotations
 
-from service.auth import events, limits, mailing
+from service.auth import limits
+from service.auth.email import mailing
+from service.auth.events import records as events
+from service.auth.mfa.second_factor import require_second_factor
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, read_epoch, username_digest
 from service.auth.schemas import Credentials
-from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal, end_sessions
 from service.errors import Forbidden, TooManyRequests, Unauthorized
 from service.serving.runtime import Runtime

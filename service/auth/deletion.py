@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 
-from service.auth import events, personal_tokens
 from service.auth.credentials import check_current_password
+from service.auth.events import records as events
+from service.auth.mfa.second_factor import require_second_factor
 from service.auth.password_epochs import bump_epoch
-from service.auth.second_factor import require_second_factor
 from service.auth.sessions import ClientInfo, Principal, end_sessions
+from service.auth.tokens import personal as personal_tokens
 from service.notes import repository as notes
 from service.serving.runtime import Runtime
 from service.users import repository

@@ -29,8 +29,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
-from service.auth import events, mfa_repository, personal_tokens
+from service.auth.events import records as events
+from service.auth.mfa import repository as mfa_repository
 from service.auth.sessions import Principal, list_sessions
+from service.auth.tokens import personal as personal_tokens
 from service.db import Database
 from service.models import utcnow
 from service.notes import repository as notes

@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 from flask import g, request
 from flask import session as cookie_data
 
-from service.auth import personal_tokens
 from service.auth.cookie_login import cookie_principal
 from service.auth.sessions import ClientInfo, Principal, touch_session
-from service.auth.tokens import decode_token
+from service.auth.tokens import personal as personal_tokens
+from service.auth.tokens.jwts import decode_token
 from service.errors import Forbidden, Unauthorized
 from service.serving import runtime
 

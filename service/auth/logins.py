@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from config.settings import Settings
-from service.auth import events, mfa_login
 from service.auth.credentials import check_credentials
-from service.auth.mfa_schemas import MfaChallenge, MfaLogin
+from service.auth.events import records as events
+from service.auth.mfa import login as mfa_login
+from service.auth.mfa.schemas import MfaChallenge, MfaLogin
 from service.auth.password_epochs import PasswordEpoch
 from service.auth.schemas import Credentials, SessionPublic, TokenPair
 from service.auth.sessions import (
@@ -20,7 +21,7 @@ from service.auth.sessions import (
     rotate_refresh,
     start_session,
 )
-from service.auth.tokens import Claims, TokenType, decode_token, is_id, issue_token, new_id, successor_id
+from service.auth.tokens.jwts import Claims, TokenType, decode_token, is_id, issue_token, new_id, successor_id
 from service.errors import NotFound, Unauthorized
 from service.serving.runtime import Runtime
 from service.users import accounts

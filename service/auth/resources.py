@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.auth import addresses, cookie_login, logins
+from service.auth import cookie_login, logins
+from service.auth.email import addresses
 from service.auth.guard import client_info, principal
-from service.auth.mfa_resources import answer_login
-from service.auth.mfa_schemas import MfaChallenge
+from service.auth.mfa.resources import answer_login
+from service.auth.mfa.schemas import MfaChallenge
 from service.auth.schemas import Credentials, CsrfToken, RefreshRequest, SessionPublic, TokenPair
 from service.resources import API, AsyncResource, operation
 from service.serving import runtime

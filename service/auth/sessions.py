@@ -36,7 +36,7 @@ from redis.asyncio import Redis
 
 from service.auth import session_scripts as scripts
 from service.auth.password_epochs import PasswordEpoch
-from service.auth.tokens import Claims
+from service.auth.tokens.jwts import Claims
 from service.errors import Unauthorized
 from service.models import utcnow
 from service.redis import cached_script, wait_for_replicas

@@ -20,7 +20,7 @@ from taskiq.api import run_receiver_task, run_scheduler_task
 from taskiq.schedule_sources import LabelScheduleSource
 
 from config.settings import Settings
-from service.auth.event_pruning import add_pruning
+from service.auth.events.pruning import add_pruning
 from service.logs import configure_process_logging, load_settings_or_log
 from service.mail.queue import MailBroker, build_broker
 from service.mail.settings import MailSettings

@@ -11,7 +11,7 @@ from flask import current_app
 from redis.asyncio import Redis
 
 from config.settings import Settings
-from service.auth.mfa_keys import load_mfa_cipher
+from service.auth.mfa.keys import load_mfa_cipher
 from service.auth.passwords import PasswordHasher
 from service.db import Database
 from service.mail.queue import MailBroker, build_broker
@@ -39,7 +39,7 @@ class Runtime:
         self.cookie_record_redis = BridgedRedis(lambda: self.redis)
 
     async def open(self) -> None:
-        from service.auth.tokens import signer_for  # auth builds on this module
+        from service.auth.tokens.jwts import signer_for  # auth builds on this module
 
         signer_for(self.settings)  # read the signing keys now: a bad file fails the start, not a login
         self.loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""Data access for the accounts' email addresses (issue 16).
+"""Data access for the accounts' email addresses.
 
 Like every query of the caller's account, each matches id and account key
 in the one statement (``repository.CALLER``).

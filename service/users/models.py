@@ -23,7 +23,7 @@ class User(Base):
     # Random, never changing, never shown: tells this account apart from any
     # other that has or had the same id (see service/users/keys.py).
     account_key: Mapped[str] = mapped_column(String(ACCOUNT_KEY_LENGTH), default=new_account_key)
-    # Email (issue 16): the address and whether its owner confirmed it; an
+    # Email: the address and whether its owner confirmed it; an
     # address being changed waits in pending_email until it is confirmed.
     email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH), default=None)
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

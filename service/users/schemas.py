@@ -65,7 +65,7 @@ class UserCreate(BaseModel):
 
     username: str = Field(min_length=3, max_length=32, pattern=USERNAME_PATTERN)
     password: str = password_field()
-    email: EmailAddress | None = None  # issue 16: optional; a verification mail goes to it
+    email: EmailAddress | None = None  # optional; a verification mail goes to it
 
     @field_validator("password")
     @classmethod
@@ -106,7 +106,7 @@ class PasswordChange(BaseModel):
 
     current_password: str
     new_password: str = password_field()
-    # Needed once the second factor is on (service/auth/second_factor.py checks it).
+    # Needed once the second factor is on (service/auth/mfa/second_factor.py checks it).
     code: str | None = Field(
         default=None, max_length=14, description="The second-factor code, when it is on."
     )
@@ -124,5 +124,5 @@ class AccountDeletion(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     current_password: str = Field(max_length=1024)
-    # Needed once the second factor is on (service/auth/second_factor.py checks it).
+    # Needed once the second factor is on (service/auth/mfa/second_factor.py checks it).
     code: str | None = Field(default=None, max_length=14, description="The second-factor code, if it is on.")

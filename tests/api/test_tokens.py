@@ -9,7 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from service.auth.signing_keys import load_key_ring
+from service.auth.tokens.signing_keys import load_key_ring
 from tests.factories import logged_in_user
 from tests.support.live import LiveServer
 from tests.support.signing import forge as sign_claims

@@ -75,7 +75,7 @@ def kid_of(token: str) -> str:
 
 
 def thumbprint(path: str) -> str:
-    from service.auth.signing_keys import load_signing_key
+    from service.auth.tokens.signing_keys import load_signing_key
 
     return load_signing_key(Path(path)).kid
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from service.auth.signed_tokens import TokenSigner
-from service.auth.signing_keys import Algorithm, load_key_ring, new_private_key, write_key_file
+from service.auth.tokens.signed import TokenSigner
+from service.auth.tokens.signing_keys import Algorithm, load_key_ring, new_private_key, write_key_file
 
 _DIR = Path(tempfile.mkdtemp(prefix="test-signing-keys-"))
 

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, epoch_key, read_epoch
 from service.auth.sessions import ClientInfo, start_session, user_sessions_key
-from service.auth.tokens import new_id
+from service.auth.tokens.jwts import new_id
 from service.errors import Unauthorized
 from service.users.keys import Account, new_account_key
 from tests.factories import PASSWORD, logged_in_user

@@ -9,7 +9,7 @@ import pytest
 
 from config.settings import Settings
 from service.auth.password_epochs import EPOCH_TTL
-from service.auth.personal_tokens import USED_EVERY, VERDICT_TTL
+from service.auth.tokens.personal import USED_EVERY, VERDICT_TTL
 from tests.factories import PASSWORD, Account, log_in, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer

@@ -1,0 +1,1 @@
+"""The account's email address, its confirmation, and password recovery by mail."""

@@ -1,0 +1,101 @@
+"""Single-use tokens mailed in links: email verification and password reset.
+
+A token is 256 random bits (43 URL-safe characters). Redis holds only its
+SHA-256 (the key), never the token, with a TTL; a per-account pointer names
+the newest token of each purpose, so issuing one deletes the older in the
+same script. Spending is GETDEL: of two requests with one token, one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from service.errors import BadRequest
+from service.redis import cached_script
+from service.users.keys import Account
+
+Purpose = Literal["verify", "reset"]
+TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
+INVALID = "The link is invalid, already used or expired; ask for a new one."
+
+# KEYS: the new token's key, the account's pointer; ARGV: the record, the TTL,
+# the new digest, the key prefix. The older token named by the pointer dies.
+_ISSUE = """
+local older = redis.call('GET', KEYS[2])
+if older then redis.call('DEL', ARGV[4] .. older) end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """What a token stands for: an account, the address it was mailed to, the password it knew."""
+
+    account: Account
+    address: str
+    password: str  # a keyed digest of the password hash when issued (reset tokens)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _prefix(purpose: Purpose) -> str:
+    return f"mail:token:{purpose}:"
+
+
+def _pointer(purpose: Purpose, account: Account) -> str:
+    return f"mail:token-of:{purpose}:{account.redis_name}"
+
+
+def password_fingerprint(secret: str, password_hash: str) -> str:
+    """A keyed digest of the password hash: a reset token dies once the password changed by any path."""
+    return hmac.new(secret.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def issue(
+    redis: Redis, purpose: Purpose, account: Account, *, address: str, ttl: int, password: str = ""
+) -> str:
+    """A new token of ``purpose`` for ``account``; the older one of that purpose stops working."""
+    token = secrets.token_urlsafe(32)
+    digest = _digest(token)
+    record = json.dumps({"uid": account.user_id, "ak": account.account_key, "to": address, "pw": password})
+    script = cached_script(redis, _ISSUE)
+    keys = [_prefix(purpose) + digest, _pointer(purpose, account)]
+    await script(keys=keys, args=[record, ttl, digest, _prefix(purpose)])
+    return token
+
+
+def _checked(token: str) -> str:
+    """The token's key part; 400 for anything that cannot be a token (no Redis look-up)."""
+    if not _TOKEN.match(token):
+        raise BadRequest(INVALID)
+    return _digest(token)
+
+
+def _parse(raw: bytes | str | None) -> TokenRecord:
+    if raw is None:
+        raise BadRequest(INVALID)
+    data = json.loads(raw)
+    return TokenRecord(Account(int(data["uid"]), str(data["ak"])), str(data["to"]), str(data["pw"]))
+
+
+async def peek(redis: Redis, purpose: Purpose, token: str) -> TokenRecord:
+    """What a live token stands for, leaving it live; 400 when unknown, used or expired."""
+    return _parse(await redis.get(_prefix(purpose) + _checked(token)))
+
+
+async def spend(redis: Redis, purpose: Purpose, token: str) -> TokenRecord:
+    """Use the token up: 400 when unknown, used or expired (or spent meanwhile by another request)."""
+    return _parse(await redis.getdel(_prefix(purpose) + _checked(token)))

@@ -1,0 +1,1 @@
+"""Security events: the account's append-only history, its listing and its pruning."""

@@ -1,0 +1,1 @@
+"""Tokens other services trust: JWTs and their keys, introspection, personal access tokens."""
