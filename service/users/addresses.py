@@ -92,18 +92,29 @@ async def is_taken(db: Database, address: str, account: Account) -> bool:
 
 
 async def set_addresses(
-    db: Database, account: Account, *, email: str | None, verified: bool, pending: str | None
+    db: Database, read: AddressRecord, *, email: str | None, verified: bool, pending: str | None
 ) -> bool:
-    """Store the account's addresses; False when it is gone; AddressTaken when confirmed elsewhere."""
+    """Replace the addresses ``read`` saw; False when the account is gone or they changed since.
+
+    A compare-and-set: two changes (or a change and a confirmation) racing on
+    one account cannot both apply, the later one from a state it never saw.
+    AddressTaken when the address is confirmed by another account.
+    """
     statement = (
         update(User)
-        .where(CALLER)
+        .where(
+            CALLER
+            & User.email.is_not_distinct_from(read.email)
+            & (User.email_verified == read.email_verified)
+            & User.pending_email.is_not_distinct_from(read.pending_email)
+        )
         .values(email=email, email_verified=verified, pending_email=pending)
         .execution_options(synchronize_session=False)
     )
+    params = caller_params(read.account.user_id, read.account.account_key)
     try:
         async with db.unit_of_work() as unit:
-            result = await unit.execute(statement, caller_params(account.user_id, account.account_key))
+            result = await unit.execute(statement, params)
     except IntegrityError:
         raise AddressTaken() from None
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -28,6 +28,8 @@ from service.users.models import User
 from service.users.schemas import EmailChange, UserCreate
 
 log = logging.getLogger("service.accounts")
+_ATTEMPTS = 3
+CHANGED_MEANWHILE = "The account's addresses changed meanwhile; read them again and retry."
 
 
 async def register(rt: Runtime, form: UserCreate) -> User:
@@ -75,9 +77,11 @@ async def change_email(rt: Runtime, caller: Principal, form: EmailChange, client
     if await addresses.is_taken(rt.db, new, caller.account):
         raise Conflict("That address belongs to another account.")
     if record.email_verified:
-        await addresses.set_addresses(rt.db, caller.account, email=record.email, verified=True, pending=new)
+        stored = await addresses.set_addresses(rt.db, record, email=record.email, verified=True, pending=new)
     else:
-        await addresses.set_addresses(rt.db, caller.account, email=new, verified=False, pending=None)
+        stored = await addresses.set_addresses(rt.db, record, email=new, verified=False, pending=None)
+    if not stored:
+        raise Conflict(CHANGED_MEANWHILE)
     await events.record_alone(rt.db, caller.account, "email_changed", client, session_id=caller.session_id)
     await _send_verification(rt, caller.account, new)
     if record.verified_email:
@@ -103,19 +107,24 @@ async def verify(rt: Runtime, token: str, client: ClientInfo | None = None) -> N
     fault (503) leaves the link working for another try.
     """
     found = await mail_tokens.peek(rt.redis, "verify", token)
-    record = await addresses.record_of(rt.db, found.account)
-    if record is None:
-        raise BadRequest(mail_tokens.INVALID)
-    # The link is for the address it was mailed to, and only while that is still being confirmed.
-    if record.pending_email == found.address:
-        email, pending = found.address, None
-    elif record.email == found.address and not record.email_verified:
-        email, pending = found.address, record.pending_email
+    # A concurrent change of the addresses makes the write miss: decide again on what is stored now.
+    for _ in range(_ATTEMPTS):
+        record = await addresses.record_of(rt.db, found.account)
+        if record is None:
+            raise BadRequest(mail_tokens.INVALID)
+        # The link is for the address it was mailed to, and only while that is still being confirmed.
+        if record.pending_email == found.address:
+            email, pending = found.address, None
+        elif record.email == found.address and not record.email_verified:
+            email, pending = found.address, record.pending_email
+        else:
+            raise BadRequest(mail_tokens.INVALID)
+        try:
+            if await addresses.set_addresses(rt.db, record, email=email, verified=True, pending=pending):
+                break
+        except AddressTaken:
+            raise BadRequest("Another account confirmed that address first.") from None
     else:
         raise BadRequest(mail_tokens.INVALID)
-    try:
-        await addresses.set_addresses(rt.db, found.account, email=email, verified=True, pending=pending)
-    except AddressTaken:
-        raise BadRequest("Another account confirmed that address first.") from None
     await mail_tokens.spend(rt.redis, "verify", token)
     await events.record_alone(rt.db, found.account, "email_verified", client)
