@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Executable, Result, event, make_url
+from sqlalchemy import Connection, Engine, Executable, Result, event, make_url
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -78,7 +78,7 @@ def create_inline_reader(settings: Settings) -> Engine:
     engine = create_sync_engine(
         url,
         # Every use runs to its end without yielding to the loop, so one
-        # connection serves every request of this process.
+        # connection, kept open, serves every request of this process.
         pool_size=1,
         # More only if a caller awaits inside the block: never a wait on the loop.
         max_overflow=-1,
@@ -137,13 +137,21 @@ class Reader(Protocol):
 class _InlineReader:
     """A sync SQLite connection behind the ``Reader`` interface; ``execute`` never suspends."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "_last")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        self._last: Result[Any] | None = None
 
     async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
-        return self._connection.execute(statement, parameters)  # type: ignore[no-any-return]
+        self._last = self._connection.execute(statement, parameters)
+        return self._last
+
+    def finish(self) -> None:
+        # A statement left unfinished would keep its snapshot of the file
+        # open, and later reads on the connection would not see new commits.
+        if self._last is not None:
+            self._last.close()
 
 
 class Database:
@@ -162,6 +170,7 @@ class Database:
         self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
         self._slot_timeout = settings.db_pool_timeout
         self._inline: Engine | None = None
+        self._reading: Connection | None = None
         if settings.is_sqlite and make_url(settings.database_url).database not in (None, "", ":memory:"):
             self._inline = create_inline_reader(settings)
 
@@ -180,15 +189,34 @@ class Database:
         """
         with _faults_named():
             if self._inline is not None:
-                # pysqlite opens no transaction for a SELECT, so each
-                # statement sees every commit made before it.
-                with self._inline.connect() as connection:
-                    yield _InlineReader(connection)
+                # One connection kept open, not checked out of the pool and
+                # back (with its rollback) per read. pysqlite opens no
+                # transaction for a SELECT, so each statement sees every
+                # commit made before it.
+                kept = self._reading or self._open_reading()
+                reader = _InlineReader(kept)
+                try:
+                    yield reader
+                except DBAPIError:
+                    self._reading = None  # a fresh connection for the next read
+                    kept.close()
+                    raise
+                finally:
+                    if not kept.closed:
+                        reader.finish()
                 return
             async with turn(self._slots, self._slot_timeout), self.engine.connect() as connection:
                 yield connection
 
+    def _open_reading(self) -> Connection:
+        assert self._inline is not None
+        self._reading = self._inline.connect()
+        return self._reading
+
     async def close(self) -> None:
+        if self._reading is not None:
+            self._reading.close()
+            self._reading = None
         if self._inline is not None:
             self._inline.dispose()
         await self.engine.dispose()

@@ -118,11 +118,11 @@ def test_pools_are_closed_when_the_server_stops(make_server: Callable[..., LiveS
     if server.runtime._db._inline is not None:
         db_pools.append(server.runtime._db._inline.pool)
     redis_pool = server.runtime._redis.connection_pool
-    assert all(pool.checkedin() >= 1 for pool in db_pools)
+    assert all(pool.checkedin() + pool.checkedout() >= 1 for pool in db_pools)
     assert any(c.is_connected for c in redis_pool._available_connections)
 
     server.stop()
 
     assert server.runtime.loop is None
-    assert all(pool.checkedin() == 0 for pool in db_pools)
+    assert all(pool.checkedin() == pool.checkedout() == 0 for pool in db_pools)
     assert not any(c.is_connected for c in redis_pool._available_connections)

@@ -89,3 +89,25 @@ def test_sqlite_reads_cannot_write(sqlite_url: str, redis_url: str) -> None:
             await db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_read_left_unfinished_does_not_hide_later_commits(sqlite_url: str, redis_url: str) -> None:
+    # SQLite's reads share one connection: a result nobody read to its end
+    # must not keep the next reads on an old snapshot of the file.
+    async def scenario() -> int:
+        db = Database(base_settings(sqlite_url, redis_url))
+        try:
+            async with db.unit_of_work() as session:
+                session.add_all(User(username=f"early-{n}", password_hash="x" * 60) for n in range(3))
+            async with db.reader() as connection:
+                unread = await connection.execute(select(User.id))  # three rows, none fetched
+            async with db.unit_of_work() as session:
+                session.add(User(username="late", password_hash="x" * 60))
+            async with db.reader() as connection:
+                count = (await connection.execute(select(func.count()).select_from(User))).scalar_one()
+            assert unread is not None  # still referenced: only the block's end finished it
+            return count
+        finally:
+            await db.close()
+
+    assert asyncio.run(scenario()) == 4
