@@ -1,16 +1,24 @@
-"""The async SQLAlchemy engine: one per serving process, opened on the server's loop."""
+"""The database engines of one serving process, opened on the server's loop.
+
+Writes go through the async engine (aiosqlite's thread for SQLite, asyncpg
+for PostgreSQL). SQLite reads run inline on the loop through a sync engine
+on the same file: in WAL mode a reader never waits for the writer and a
+short indexed SELECT takes microseconds, while handing it to aiosqlite's
+thread and back costs more than the statement (docs/performance.md). A
+commit's fsync would stall the loop, so that connection is read-only.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, Executable, Result, event, make_url
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -20,6 +28,11 @@ from sqlalchemy.ext.asyncio import (
 from config.settings import Settings
 from service.errors import DependencyDown
 from service.serving.queueing import turn
+
+# A WAL reader waits only while a checkpoint resets the log or recovery
+# runs; on the loop the wait stalls the worker, so it is bounded tightly
+# (past it the read is a 503, like any locked database).
+_INLINE_BUSY_TIMEOUT = 0.5
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -58,6 +71,32 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+def create_inline_reader(settings: Settings) -> Engine:
+    """A sync engine on the SQLite file for reads on the loop: read-only, one connection."""
+    url = make_url(settings.database_url).set(drivername="sqlite+pysqlite")
+    timeout = min(settings.db_connect_timeout, _INLINE_BUSY_TIMEOUT)
+    engine = create_sync_engine(
+        url,
+        # Every use runs to its end without yielding to the loop, so one
+        # connection, kept open, serves every request of this process.
+        pool_size=1,
+        # More only if a caller awaits inside the block: never a wait on the loop.
+        max_overflow=-1,
+        pool_pre_ping=False,
+        connect_args={"timeout": timeout, "check_same_thread": False},
+        hide_parameters=True,
+    )
+    event.listen(engine, "connect", _sqlite_read_only)
+    return engine
+
+
+def _sqlite_read_only(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; synchronous=FULL makes a
     # commit durable before the 2xx that reports it.
@@ -87,6 +126,34 @@ def _faults_named() -> Iterator[None]:
 _DOWN = "database is unavailable, try again shortly"
 
 
+class Reader(Protocol):
+    """What ``Database.reader`` yields: statements executed one at a time, results read at once."""
+
+    async def execute(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> Result[Any]: ...
+
+
+class _InlineReader:
+    """A sync SQLite connection behind the ``Reader`` interface; ``execute`` never suspends."""
+
+    __slots__ = ("_connection", "_last")
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._last: Result[Any] | None = None
+
+    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
+        self._last = self._connection.execute(statement, parameters)
+        return self._last
+
+    def finish(self) -> None:
+        # A statement left unfinished would keep its snapshot of the file
+        # open, and later reads on the connection would not see new commits.
+        if self._last is not None:
+            self._last.close()
+
+
 class Database:
     """The engine and session factory of one serving process."""
 
@@ -102,6 +169,10 @@ class Database:
         # One slot per pooled connection, taken first: see service/serving/queueing.py.
         self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
         self._slot_timeout = settings.db_pool_timeout
+        self._inline: Engine | None = None
+        self._reading: Connection | None = None
+        if settings.is_sqlite and make_url(settings.database_url).database not in (None, "", ":memory:"):
+            self._inline = create_inline_reader(settings)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -111,11 +182,41 @@ class Database:
                 yield unit
 
     @asynccontextmanager
-    async def reader(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for single-statement reads, with no transaction around them."""
+    async def reader(self) -> AsyncIterator[Reader]:
+        """A connection for single-statement reads, with no transaction around them.
+
+        Read every result inside the block: the connection goes back when it ends.
+        """
         with _faults_named():
+            if self._inline is not None:
+                # One connection kept open, not checked out of the pool and
+                # back (with its rollback) per read. pysqlite opens no
+                # transaction for a SELECT, so each statement sees every
+                # commit made before it.
+                kept = self._reading or self._open_reading()
+                reader = _InlineReader(kept)
+                try:
+                    yield reader
+                except DBAPIError:
+                    self._reading = None  # a fresh connection for the next read
+                    kept.close()
+                    raise
+                finally:
+                    if not kept.closed:
+                        reader.finish()
+                return
             async with turn(self._slots, self._slot_timeout), self.engine.connect() as connection:
                 yield connection
 
+    def _open_reading(self) -> Connection:
+        assert self._inline is not None
+        self._reading = self._inline.connect()
+        return self._reading
+
     async def close(self) -> None:
+        if self._reading is not None:
+            self._reading.close()
+            self._reading = None
+        if self._inline is not None:
+            self._inline.dispose()
         await self.engine.dispose()

@@ -32,6 +32,8 @@ FIELDS = "fields"
 _TOKENS = re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*|\bpat_[\w-]{16,}")
 _BEARER = re.compile(r"(?i)(\bbearer\s+)[\w.~+/=-]{16,}")
 _REDACTED = "[redacted]"
+# Built once: json.dumps with options makes a new encoder on every call.
+_ENCODE = json.JSONEncoder(default=str, separators=(",", ":")).encode
 log = logging.getLogger("service.logs")
 
 
@@ -54,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = _redact(self.formatException(record.exc_info))
         elif record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return _ENCODE(entry)
 
 
 def _redact(text: str) -> str:
@@ -106,6 +108,10 @@ def _install_handler(level: str) -> None:
     level_number = logging.getLevelName(level.upper())
     if not isinstance(level_number, int):
         level_number = logging.INFO
+    # The lines carry neither the thread's nor the process's name: no
+    # record needs to look them up.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
         root.addHandler(_StderrHandler())

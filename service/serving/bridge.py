@@ -8,6 +8,8 @@ asyncio layer is built on; why: docs/architecture.md, "The greenlet bridge").
 The greenlet shares the request task's context, so Flask's request context
 and the request id are visible to the coroutines it awaits. Code in the
 synchronous layer must do no blocking I/O except through ``wait_for``.
+Greenlets are reused, one request at a time each: a new one allocates its
+stack and frames afresh and frees them when it ends.
 
 This module owns our one override of Flask: ``Flask.async_to_sync``, a
 documented override point, checked against Flask 3.1.3.
@@ -15,33 +17,69 @@ documented override point, checked against Flask 3.1.3.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 T = TypeVar("T")
 FLASK_CHECKED = "3.1.3"
+# Idle greenlets kept per thread; beyond this many, one that finishes ends.
+_KEPT = 256
+_pools = threading.local()
 
 
 class _Bridged(greenlet):
     """A greenlet whose parent is a coroutine on the loop, ready to await for it."""
 
 
+class _Finished:
+    """What a bridged call ended with: its result, or the exception it raised."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self.value, self.error = value, error
+
+
+def _serve(function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """A reusable greenlet's body: run each call it is given, hand back how it ended."""
+    while True:
+        held: list[_Finished] = []
+        try:
+            held.append(_Finished(function(*args)))
+        except GreenletExit:  # the greenlet is being discarded
+            raise
+        except BaseException as error:  # re-raised by run_bridged, in the caller
+            held.append(_Finished(error=error))
+        function = args = None  # type: ignore[assignment]  # nothing of the call kept while idle
+        function, args = getcurrent().parent.switch(held.pop())  # type: ignore[union-attr]
+
+
 async def run_bridged(function: Callable[..., T], *args: Any) -> T:
     """Call ``function`` on this thread; every ``wait_for`` inside it is awaited here."""
-    child = _Bridged(function, getcurrent())
-    child.gr_context = getcurrent().gr_context  # the request task's context
-    result = child.switch(*args)
-    while not child.dead:
+    idle: list[_Bridged] | None = getattr(_pools, "idle", None)
+    if idle is None:
+        idle = _pools.idle = []
+    current = getcurrent()
+    child = idle.pop() if idle else _Bridged(_serve)
+    child.parent = current
+    child.gr_context = current.gr_context  # the request task's context
+    result = child.switch(function, args)
+    while type(result) is not _Finished:
         try:
             value = await result
         except BaseException as error:  # the child handles it or re-raises it
             result = child.throw(error)
         else:
             result = child.switch(value)
-    return cast(T, result)
+    if len(idle) < _KEPT:
+        idle.append(child)
+    if result.error is not None:
+        raise result.error
+    return cast(T, result.value)
 
 
 def wait_for(awaitable: Awaitable[T]) -> T:

@@ -1,14 +1,17 @@
 """One request through Flask: asgiref's WSGI adapter, run in the greenlet bridge.
 
 asgiref's ``WsgiToAsgiInstance`` runs the WSGI call on a thread, one request
-at a time; here its ``run_wsgi_app`` runs in a greenlet on the server's loop
+at a time; here the WSGI call runs in a greenlet on the server's loop
 instead, and every ``send`` is awaited through the bridge
-(docs/architecture.md, "The path of a request").
+(docs/architecture.md, "The path of a request"). The call itself is ours, in
+the shape of asgiref's ``run_wsgi_app``, with two differences: the response
+iterable is closed (PEP 3333), and the chunk that completes a declared
+Content-Length ends the body, instead of one more empty message after it.
 
-This module owns our override of asgiref's internals, checked against
-asgiref 3.13.0: the ``sync_to_async``-wrapped ``run_wsgi_app`` (we call the
-function it wraps), the ``scope``, ``sync_send`` and ``wsgi_application``
-attributes it reads, and ``build_environ``.
+This module owns our use of asgiref's internals, checked against
+asgiref 3.13.0: ``build_environ(scope, body)`` (a ``ValueError`` for too many
+duplicate headers), ``start_response`` and the ``response_start`` and
+``response_content_length`` it sets.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from service.serving.bridge import run_bridged, wait_for
 
 ASGIREF_CHECKED = "3.13.0"
 Scope = dict[str, Any]
-# The stock method, unwrapped from its thread-sensitive ``sync_to_async``.
-_stock_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
+_TOO_MANY_HEADERS = b"Bad Request: Too many duplicate headers"
 
 
 class WsgiExchange(WsgiToAsgiInstance):
@@ -36,29 +38,51 @@ class WsgiExchange(WsgiToAsgiInstance):
     async def serve(self, scope: Scope, body: IO[bytes], send: Any) -> None:
         """Run the WSGI app on ``body`` (already read), sending its answer through ``send``."""
         self.scope = scope
-        # asgiref declares an ``AsyncToSync`` here; any callable taking the message will do.
-        self.sync_send = lambda message: wait_for(send(message))  # type: ignore[assignment]
+        self._send = send
         await run_bridged(self._run_wsgi, body)
 
+    def _send_now(self, message: dict[str, Any]) -> None:
+        wait_for(self._send(message))
+
     def _run_wsgi(self, body: IO[bytes]) -> None:
-        """The stock ``run_wsgi_app``, plus the ``close()`` PEP 3333 requires of a server.
-
-        asgiref never closes the response iterable, so a file response
-        (``send_file``) would leak its open file.
-        """
-        app, responses = self.wsgi_application, []
-
-        def tracked(environ: dict[str, Any], start_response: Any) -> Any:
-            responses.append(app(environ, start_response))
-            return responses[-1]
-
-        self.wsgi_application = tracked
+        """Run the app and send its answer; the response iterable is closed whatever happens."""
         try:
-            _stock_run_wsgi_app(self, body)
+            environ = self.build_environ(self.scope, body)
+        except ValueError:  # asgiref's answer to too many duplicate headers
+            start = {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+            self._send_now(start)
+            self._send_now({"type": "http.response.body", "body": _TOO_MANY_HEADERS})
+            return
+        iterable = self.wsgi_application(environ, self.start_response)
+        try:
+            self._send_body(iterable)
         finally:
-            for iterable in responses:
-                if hasattr(iterable, "close"):
-                    iterable.close()
+            if hasattr(iterable, "close"):
+                iterable.close()
+
+    def _send_body(self, iterable: Any) -> None:
+        sent = 0
+        for output in iterable:
+            if not self.response_started:
+                self.response_started = True
+                self._send_now(self.response_start)
+            length = self.response_content_length
+            if length is not None:
+                # Never more than the declared length; its last byte ends the body.
+                output = output[: length - sent]
+                sent += len(output)
+                if sent == length:
+                    self._send_now({"type": "http.response.body", "body": output})
+                    return
+            self._send_now({"type": "http.response.body", "body": output, "more_body": True})
+        if not self.response_started:
+            self.response_started = True
+            self._send_now(self.response_start)
+        self._send_now({"type": "http.response.body"})
 
     def build_environ(self, scope: Scope, body: Any) -> dict[str, Any]:
         """The stock environ, kept so the route Flask matched can label the exchange."""

@@ -112,13 +112,17 @@ def test_an_authenticated_request_costs_one_redis_command(
 def test_pools_are_closed_when_the_server_stops(make_server: Callable[..., LiveServer]) -> None:
     server = make_server()
     assert httpx.get(f"{server.url}/readyz").status_code == 200  # opens a connection to each
-    db_pool = server.runtime._db.engine.pool
+    with httpx.Client(base_url=server.url) as client:
+        logged_in_user(client)  # a write: SQLite reads have a pool of their own
+    db_pools = [server.runtime._db.engine.pool]
+    if server.runtime._db._inline is not None:
+        db_pools.append(server.runtime._db._inline.pool)
     redis_pool = server.runtime._redis.connection_pool
-    assert db_pool.checkedin() >= 1
+    assert all(pool.checkedin() + pool.checkedout() >= 1 for pool in db_pools)
     assert any(c.is_connected for c in redis_pool._available_connections)
 
     server.stop()
 
     assert server.runtime.loop is None
-    assert db_pool.checkedin() == 0
+    assert all(pool.checkedin() == pool.checkedout() == 0 for pool in db_pools)
     assert not any(c.is_connected for c in redis_pool._available_connections)

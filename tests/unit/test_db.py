@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from service.db import Database
 from service.users.models import User
@@ -53,3 +54,60 @@ def test_postgres_reads_run_outside_a_transaction_and_writes_inside_one(
             await db.close()
 
     assert asyncio.run(scenario()) == (False, True)
+
+
+def test_a_read_sees_the_write_committed_just_before_it(database_url: str, redis_url: str) -> None:
+    # SQLite reads run on another connection than the writes: each statement
+    # must still see every commit made before it.
+    async def scenario() -> list[int]:
+        db = Database(base_settings(database_url, redis_url))
+        counts = []
+        try:
+            for number in range(3):
+                async with db.unit_of_work() as session:
+                    session.add(User(username=f"seen-{number}", password_hash="x" * 60))
+                async with db.reader() as connection:
+                    found = select(func.count()).select_from(User).where(User.username.like("seen-%"))
+                    counts.append((await connection.execute(found)).scalar_one())
+        finally:
+            await db.close()
+        return counts
+
+    assert asyncio.run(scenario()) == [1, 2, 3]
+
+
+def test_sqlite_reads_cannot_write(sqlite_url: str, redis_url: str) -> None:
+    # The reads' connection runs on the event loop, where a commit's fsync
+    # would stall every request of the worker.
+    async def scenario() -> None:
+        db = Database(base_settings(sqlite_url, redis_url))
+        try:
+            with pytest.raises(OperationalError, match="readonly"):
+                async with db.reader() as connection:
+                    await connection.execute(insert(User).values(username="sneaky", password_hash="x" * 60))
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_read_left_unfinished_does_not_hide_later_commits(sqlite_url: str, redis_url: str) -> None:
+    # SQLite's reads share one connection: a result nobody read to its end
+    # must not keep the next reads on an old snapshot of the file.
+    async def scenario() -> int:
+        db = Database(base_settings(sqlite_url, redis_url))
+        try:
+            async with db.unit_of_work() as session:
+                session.add_all(User(username=f"early-{n}", password_hash="x" * 60) for n in range(3))
+            async with db.reader() as connection:
+                unread = await connection.execute(select(User.id))  # three rows, none fetched
+            async with db.unit_of_work() as session:
+                session.add(User(username="late", password_hash="x" * 60))
+            async with db.reader() as connection:
+                count = (await connection.execute(select(func.count()).select_from(User))).scalar_one()
+            assert unread is not None  # still referenced: only the block's end finished it
+            return count
+        finally:
+            await db.close()
+
+    assert asyncio.run(scenario()) == 4

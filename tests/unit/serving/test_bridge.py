@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import httpx
 import pytest
@@ -72,6 +73,30 @@ def test_the_bridge_awaits_and_throws_into_the_synchronous_code() -> None:
         return "not raised"
 
     assert asyncio.run(run_bridged(sync_layer)) == "slept, caught from the coroutine"
+
+
+def test_calls_after_a_failed_one_run_in_their_own_context_and_raise_their_own_errors() -> None:
+    # The bridge reuses its greenlets: nothing of one call may reach the next.
+    seen: ContextVar[str] = ContextVar("seen", default="unset")
+
+    def sync_layer(name: str) -> str:
+        value = wait_for(asyncio.sleep(0, result=seen.get()))
+        if name == "fails":
+            raise KeyError(name)
+        return f"{name} saw {value}"
+
+    async def call(name: str) -> str:
+        seen.set(name)
+        try:
+            return await run_bridged(sync_layer, name)
+        except KeyError as error:
+            return f"raised {error}"
+
+    async def scenario() -> list[str]:
+        return list(await asyncio.gather(*(call(name) for name in ("a", "fails", "b", "c"))))
+
+    assert asyncio.run(scenario()) == ["a saw a", "raised 'fails'", "b saw b", "c saw c"]
+    assert asyncio.run(scenario()) == ["a saw a", "raised 'fails'", "b saw b", "c saw c"]
 
 
 def test_an_unknown_worker_class_is_refused() -> None:

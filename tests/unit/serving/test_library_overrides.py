@@ -55,13 +55,22 @@ def test_each_override_was_checked_against_the_pinned_and_installed_version(
     assert f" {checked}" in (owner.__doc__ or ""), "the docstring names the version checked"
 
 
-def test_asgiref_wraps_run_wsgi_app_around_the_function_we_call() -> None:
-    wrapped = WsgiToAsgiInstance.__dict__["run_wsgi_app"]
-    assert _parameters(wrapped.func) == ["self", "body"]
-    used = set(wrapped.func.__code__.co_names)
-    assert {"build_environ", "scope", "sync_send", "wsgi_application", "start_response"} <= used
+def test_asgiref_builds_the_environ_and_takes_the_response_start_as_we_use_them() -> None:
     assert _parameters(WsgiToAsgiInstance.build_environ) == ["self", "scope", "body"]
     assert _parameters(WsgiToAsgiInstance.__init__)[:2] == ["self", "wsgi_application"]
+    instance = WsgiToAsgiInstance(None)
+    assert instance.response_started is False
+    instance.start_response("201 Created", [("Content-Length", "2"), ("X-A", "b")])
+    assert instance.response_start == {
+        "type": "http.response.start",
+        "status": 201,
+        "headers": [(b"content-length", b"2"), (b"x-a", b"b")],
+    }
+    assert instance.response_content_length == 2
+    scope = {"path": "/", "method": "GET", "query_string": b"", "http_version": "1.1"}
+    instance.scope = {**scope, "headers": [(b"x-a", b"1")] * (instance.duplicate_header_limit + 1)}
+    with pytest.raises(ValueError, match="duplicate headers"):
+        instance.build_environ(instance.scope, None)
 
 
 def test_flask_runs_async_views_through_async_to_sync() -> None:
@@ -84,6 +93,10 @@ def test_redis_pools_have_the_methods_and_attributes_the_fair_pool_wraps() -> No
 def test_hypercorn_sends_its_refusals_and_status_lines_through_the_methods_we_override() -> None:
     assert _parameters(H11Protocol._send_error_response) == ["self", "status_code"]
     assert _parameters(H11Protocol._send_h11_event) == ["self", "event"]
+    # What our re-implementation of _send_h11_event uses in its place.
+    assert {"connection", "send", "RawData", "LocalProtocolError"} <= set(
+        H11Protocol._send_h11_event.__code__.co_names
+    )
     assert "_send_error_response" in H11Protocol._handle_events.__code__.co_names
     assert "_send_h11_event" in H11Protocol.stream_send.__code__.co_names
     # ProtocolWrapper looks the class up as a module global when a connection opens.

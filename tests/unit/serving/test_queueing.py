@@ -5,7 +5,8 @@ lets a latecomer ask at the worst moment: in the same loop step as the
 release, before the first waiter has run. Served first come, first served,
 the latecomer is last; a pool that lets it barge in sends the first waiter
 to the back of the queue, which under sustained load starves requests until
-they fail with 503.
+they fail with 503. The database's pooled connections are the units of
+work's: SQLite reads run inline and never wait for one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from sqlalchemy import text
 
 from service.db import Database
 from service.errors import DependencyDown
@@ -84,8 +86,8 @@ async def _database_order(redis_url: str, sqlite_url: str) -> None:
     db = Database(base_settings(sqlite_url, redis_url, db_pool_size=1, db_max_overflow=0))
 
     async def hold(name: str, done: asyncio.Event, before_release: Callable[[], None]) -> None:
-        async with db.reader() as connection:
-            await connection.exec_driver_sql("SELECT 1")
+        async with db.unit_of_work() as unit:
+            await unit.execute(text("SELECT 1"))
             await done.wait()
             before_release()
 
@@ -106,7 +108,7 @@ async def _pool_timeout(redis_url: str, sqlite_url: str) -> None:
     release = asyncio.Event()
 
     async def holder() -> None:
-        async with db.reader():
+        async with db.unit_of_work():
             held.set()
             await release.wait()
 
@@ -114,11 +116,11 @@ async def _pool_timeout(redis_url: str, sqlite_url: str) -> None:
     await held.wait()
     try:
         with pytest.raises(DependencyDown):
-            async with db.reader():
+            async with db.unit_of_work():
                 pass
         release.set()
         await task
-        async with db.reader() as connection:  # the slot came back
-            assert (await connection.exec_driver_sql("SELECT 1")).scalar() == 1
+        async with db.unit_of_work() as unit:  # the slot came back
+            assert (await unit.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await db.close()
