@@ -1,4 +1,4 @@
-"""Processes the benchmark starts and measures: Redis, proxies, the three servers."""
+"""Processes the benchmark starts and measures: Redis, proxies, the service and the references."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class Process:
         return [parent, *parent.children(recursive=True)]
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU of the process and all its children so far."""
+        """User plus system CPU of the process and all its children so far (/proc/<pid>/stat)."""
         total = 0.0
         for proc in self.tree():
             try:
@@ -141,6 +141,14 @@ def gunicorn(name: str, app: str, env: dict[str, str], workers: int = 4) -> Proc
         "warning",
         app,
     ]
+    return Process(name, argv, env=env, port=port)
+
+
+def uvicorn(name: str, app: str, env: dict[str, str], workers: int) -> Process:
+    """uvicorn with uvloop and httptools, as a FastAPI deployment runs it."""
+    port = free_port()
+    argv = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
     return Process(name, argv, env=env, port=port)
 
 
