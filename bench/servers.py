@@ -27,9 +27,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with status {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -55,7 +57,7 @@ class Process:
             self.argv, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
         )
         if self.port is not None:
-            wait_for_port(self.port, timeout=90)  # a loaded machine starts slowly
+            wait_for_port(self.port, timeout=90, process=self.popen)  # a loaded machine starts slowly
         return self
 
     def stop(self) -> None:
