@@ -31,7 +31,7 @@ def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[by
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with status {process.returncode} before listening")
+            raise RuntimeError(f"exited with status {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -57,7 +57,11 @@ class Process:
             self.argv, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
         )
         if self.port is not None:
-            wait_for_port(self.port, timeout=90, process=self.popen)  # a loaded machine starts slowly
+            try:
+                wait_for_port(self.port, timeout=90, process=self.popen)  # a loaded machine starts slowly
+            except RuntimeError as error:
+                lines = (log_dir / f"{self.name}.log").read_text(errors="replace").strip().splitlines()
+                raise RuntimeError(f"{self.name}: {error}: {lines[-1] if lines else 'no output'}") from None
         return self
 
     def stop(self) -> None:
