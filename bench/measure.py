@@ -34,6 +34,7 @@ class Row:
     cpu_us: float | None = None
     rss_mb: float | None = None
     note: str = ""
+    error_kinds: str = ""  # e.g. "3 non-2xx, 12 timeouts"
 
 
 def proxy_rtt_ms(port: int) -> float:
@@ -80,13 +81,18 @@ def sample(process: Process, load: Load, duration: float, target: str = "") -> d
     before = process.cpu_seconds()
     result = wrk(process.port or 0, load, duration, target)
     cpu = process.cpu_seconds() - before
-    requests = max(result["requests"], 1)
+    process.settle()
+    requests = result["requests"]
+    timeouts = result.get("timeouts", 0)
     return {
-        "rps": result["requests"] / (result["duration_us"] / 1e6),
-        "p50_ms": result["p50_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
+        "rps": requests / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000 if requests else None,
+        "p99_ms": result["p99_us"] / 1000 if requests else None,
         "errors": result["non2xx"] + result["socket_errors"],
-        "cpu_us": cpu * 1e6 / requests,
+        "non-2xx": result["non2xx"],
+        "timeouts": timeouts,
+        "connect/read/write errors": result["socket_errors"] - timeouts,
+        "cpu_us": cpu * 1e6 / requests if requests else None,
         "rss_mb": process.rss_mb(),
     }
 
@@ -141,9 +147,12 @@ def drive(
 
 
 def _row(scenario: str, target: str, load: Load, results: list[dict]) -> Row:
-    def median(key: str) -> float:
-        return statistics.median(result[key] for result in results)
+    def median(key: str) -> float | None:
+        values = [result[key] for result in results if result[key] is not None]
+        return statistics.median(values) if values else None
 
+    kinds = ("non-2xx", "timeouts", "connect/read/write errors")
+    counts = {kind: sum(result[kind] for result in results) for kind in kinds}
     return Row(
         scenario,
         target,
@@ -155,6 +164,7 @@ def _row(scenario: str, target: str, load: Load, results: list[dict]) -> Row:
         sum(result["errors"] for result in results),
         median("cpu_us"),
         max(result["rss_mb"] for result in results),
+        error_kinds=", ".join(f"{count} {kind}" for kind, count in counts.items() if count),
     )
 
 

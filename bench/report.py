@@ -23,7 +23,7 @@ def table(rows: list[Row]) -> str:
         for reference in REFERENCES:
             other = by_key.get((row.scenario, reference, row.endpoint, row.conns))
             ratios.append(_ratio(row, other) if row.target in ("service", *COMPARED) else "")
-        note = row.note or _note(row, by_key)
+        note = "; ".join(part for part in (row.note or _note(row, by_key), row.error_kinds) if part)
         tail = None if not (row.p50_ms and row.p99_ms) else row.p99_ms / row.p50_ms
         lines.append(
             f"| {row.scenario} | {row.target} | {row.endpoint} | {row.conns} "

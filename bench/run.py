@@ -62,11 +62,17 @@ def main() -> None:
         redis_figures.cluster_missing() if os.environ.get("BENCH_CLUSTER") != "0" else "BENCH_CLUSTER=0"
     )
     present = {"service", *loads.REFERENCES}
-    optional = {"cluster": not cluster_missing, "variant": "BENCH_VARIANT", "baseline": "BENCH_BASELINE"}
-    present |= {name for name, on in optional.items() if on is True or (on and os.environ.get(str(on)))}
+    for target, on in (
+        ("cluster", not cluster_missing),
+        ("variant", bool(os.environ.get("BENCH_VARIANT"))),
+        ("baseline", bool(os.environ.get("BENCH_BASELINE"))),
+    ):
+        if on:
+            present.add(target)
     expected = loads.expected_seconds(scenarios, present, DURATION, RUNS) + START_UP_SECONDS * len(scenarios)
+    soak = ", plus the soak" if os.environ.get("SOAK") == "1" else ""
     print(header(), flush=True)
-    print(f"expected duration: about {expected / 60:.0f} min ({', '.join(scenarios)})", flush=True)
+    print(f"expected duration: about {expected / 60:.0f} min ({', '.join(scenarios)}{soak})", flush=True)
     if cluster_missing:
         print(f"cluster target skipped: {cluster_missing}", flush=True)
     rows: list[measure.Row] = []

@@ -92,6 +92,22 @@ class Process:
             total += times.user + times.system
         return total
 
+    def settle(self, timeout: float = 30.0, busy: float = 0.1) -> None:
+        """Wait until the process tree is idle (below ``busy`` of a core), at most ``timeout`` seconds.
+
+        When wrk stops, requests of its last connections may still be queued
+        in the server (thousands at 2,048 connections): they would be served
+        during the next target's run and slow it.
+        """
+        deadline = time.monotonic() + timeout
+        last = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.cpu_seconds()
+            if now - last < 0.25 * busy:
+                return
+            last = now
+
     def rss_mb(self) -> float:
         """Resident memory of the process tree, in MiB (shared pages counted once per process)."""
         total = 0
