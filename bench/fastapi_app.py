@@ -29,7 +29,10 @@ from bench.reference import SESSION_PREFIX, TokenVerifier, aware, naive_utc_now
 # The service's pool: 20 connections, no overflow.
 engine = create_async_engine(os.environ["DATABASE_URL"], pool_size=20, max_overflow=0)
 sessions = async_sessionmaker(engine, expire_on_commit=False)
-store = redis.Redis.from_url(os.environ["REDIS_URL"])
+# The service's Redis pool: 64 connections, a request waits up to 5 s for one (redis-py's
+# default pool has 100 and fails at once when they are all in use).
+pool = redis.BlockingConnectionPool.from_url(os.environ["REDIS_URL"], max_connections=64, timeout=5)
+store = redis.Redis(connection_pool=pool)
 tokens = TokenVerifier()
 app = FastAPI()
 

@@ -20,8 +20,9 @@ no hop scenario), BENCH_WORKERS (2), BENCH_ONLY (run only the loads whose
 service with these settings, as target "variant", for A/B), BENCH_BASELINE (a
 commit: also run the service as of that commit, as target "baseline", on the
 same database and Redis, with a token it issued: ec34670 is the HS256 code
-before asymmetric tokens), BENCH_CLUSTER=0 (no cluster target), SOAK=1 (add
-the 200,000-request soak).
+before asymmetric tokens), BENCH_CLUSTER=0 (no cluster target), BENCH_KEEP=1
+(keep each scenario's directory with the servers' logs), SOAK=1 (add the
+200,000-request soak).
 """
 
 from __future__ import annotations
@@ -207,7 +208,10 @@ def run_scenario(
         for launcher in clusters:
             launcher.stop()
         db.drop()
-        subprocess.run(["rm", "-rf", str(work)], check=False)
+        if os.environ.get("BENCH_KEEP") == "1":  # the servers' logs, to see why a target answered errors
+            print(f"{scenario}: logs kept in {work}", flush=True)
+        else:
+            subprocess.run(["rm", "-rf", str(work)], check=False)
 
 
 def on_cluster(
