@@ -57,7 +57,7 @@ def memory_line(where: str, base_url: str, redis_url: str) -> str:
     try:
         figure = function(base_url, redis_url, logins=LOGINS)
     except Exception as error:  # the figure is one line of the report: say why it is missing
-        return f"Redis memory per login session ({where}): failed, {type(error).__name__}: {error}"
+        return f"Redis memory per login session ({where}): not measured, {type(error).__name__}: {error}"
     return (
         f"Redis memory per login session ({where}): {figure:,.0f} bytes "
         f"({LOGINS:,} bearer logins with a 111-character User-Agent, used_memory before and after)"
