@@ -1,28 +1,22 @@
-"""Loads, wrk runs, medians and the table of ``make bench``."""
+"""wrk runs with each target's CPU and memory around them, bcrypt's own rate, medians, the soak."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import secrets
 import statistics
 import subprocess
-import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import bcrypt
-import psycopg2
 import redis
-from sqlalchemy.engine import make_url
 
-from bench.servers import ROOT, Process, call
-
-ME = "/api/v1/users/me"
-NOTES = "/api/v1/notes"
-LOGIN = "/api/v1/auth/login"
+from bench.data import LOGIN, Seed
+from bench.loads import ME, Load
+from bench.servers import ROOT, Process
 
 
 @dataclass
@@ -37,71 +31,10 @@ class Row:
     p50_ms: float | None = None
     p99_ms: float | None = None
     errors: int = 0
-    cpu_ms: float | None = None
+    cpu_us: float | None = None
     rss_mb: float | None = None
     note: str = ""
-
-
-@dataclass
-class Seed:
-    """What the loads need: the service's URL, a token, login bodies, whether notes exist."""
-
-    base: str
-    token: str
-    notes: bool
-    login_bodies: list[str]
-    tokens: dict[str, str] = field(default_factory=dict)  # a target's own token, e.g. the baseline's HS256
-
-
-@dataclass
-class Load:
-    endpoint: str
-    method: str
-    path: str
-    conns: int
-    targets: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    available: bool = True
-    per_target: dict[str, dict[str, str]] = field(default_factory=dict)  # env a target needs instead
-
-
-class Database:
-    """A fresh PostgreSQL database (dropped at the end), or a SQLite file without one."""
-
-    def __init__(self, admin_url: str, work: Path) -> None:
-        self.admin_url = admin_url
-        self.name = f"bench_{os.getpid()}_{secrets.token_hex(4)}"
-        self.port: int | None = None
-        self.sqlite = work / "bench.db"
-        if admin_url:
-            parsed = make_url(admin_url)
-            self.user, self.port = parsed.username or "postgres", parsed.port or 5432
-            self._admin(f'CREATE DATABASE "{self.name}"')
-
-    def url(self, port: int | None) -> str:
-        if not self.admin_url:
-            return f"sqlite+aiosqlite:///{self.sqlite}"
-        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{port}/{self.name}"
-
-    def drop(self) -> None:
-        if self.admin_url:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def _admin(self, statement: str) -> None:
-        connection = psycopg2.connect(self.admin_url)
-        connection.autocommit = True
-        try:
-            connection.cursor().execute(statement)
-        finally:
-            connection.close()
-
-
-def pg_answers(admin_url: str) -> bool:
-    try:
-        psycopg2.connect(admin_url, connect_timeout=3).close()
-    except psycopg2.Error:
-        return False
-    return True
+    error_kinds: str = ""  # e.g. "3 non-2xx, 12 timeouts"
 
 
 def proxy_rtt_ms(port: int) -> float:
@@ -116,53 +49,20 @@ def proxy_rtt_ms(port: int) -> float:
     return statistics.median(times)
 
 
-def log_in(base: str, username: str, password: str) -> str:
-    """An access token of ``username`` from the service at ``base``."""
-    status, body = call(f"{base}{LOGIN}", "POST", {"username": username, "password": password})
-    if status != 200:
-        raise RuntimeError(f"login of {username} at {base} answered {status}: {body}")
-    token: str = body["access_token"]
-    return token
+def verify_line(env: dict[str, str], token: str, times: int = 300) -> str:
+    """What verifying ``token`` costs PyJWT in this process, as the references do on every request."""
+    os.environ.update({name: value for name, value in env.items() if name.startswith("JWT_")})
+    from bench.reference import TokenVerifier
 
-
-def seed(base: str, password: str, login_users: int) -> Seed:
-    """A user with a token (and notes when the service has them), plus users to log in."""
-    call(f"{base}/api/v1/auth/register", "POST", {"username": "bench", "password": password})
-    status, body = call(f"{base}{LOGIN}", "POST", {"username": "bench", "password": password})
-    if status != 200:
-        raise RuntimeError(f"login of the benchmark user answered {status}: {body}")
-    token = body["access_token"]
-    notes = call(f"{base}{NOTES}", token=token)[0] != 404
-    if notes:
-        for number in range(30):
-            call(f"{base}{NOTES}", "POST", {"title": f"note {number}", "body": "x" * 200}, token)
-    bodies = []
-    for number in range(login_users):
-        credentials = {"username": f"bench-login-{number}", "password": password}
-        call(f"{base}/api/v1/auth/register", "POST", credentials)
-        bodies.append(json.dumps(credentials))
-    return Seed(base, token, notes, bodies)
-
-
-def loads(seed: Seed, scenario: str, with_variant: bool = False, with_baseline: bool = False) -> list[Load]:
-    auth = {"BENCH_AUTH": f"Bearer {seed.token}"}
-    note = json.dumps({"title": "benchmark note", "body": "b" * 200})
-    result = []
-    own = {target: {"BENCH_AUTH": f"Bearer {token}"} for target, token in seed.tokens.items()}
-    for conns in (64, 512):
-        targets = ["service", "floor", "sync"] + (["variant"] if with_variant else [])
-        targets += ["baseline"] if with_baseline else []
-        result.append(Load("GET /users/me", "GET", ME, conns, targets, auth, per_target=own))
-    for conns in (64, 512):
-        result.append(Load("GET /notes", "GET", NOTES, conns, ["service"], auth, seed.notes))
-        post = {**auth, "BENCH_METHOD": "POST", "BENCH_BODY": note}
-        result.append(Load("POST /notes", "POST", NOTES, conns, ["service"], post, seed.notes))
-    if scenario == "local":
-        login = {"BENCH_METHOD": "POST", "BENCH_BODIES": "\n".join(seed.login_bodies)}
-        result.append(Load("POST /auth/login", "POST", LOGIN, 8, ["service"], login))
-    # BENCH_ONLY="GET /users/me" keeps the loads whose name contains it (quicker A/B runs).
-    only = os.environ.get("BENCH_ONLY")
-    return [load for load in result if not only or only in f"{load.endpoint} @{load.conns}"]
+    verifier = TokenVerifier()
+    started = time.perf_counter()
+    for _ in range(times):
+        assert verifier.claims(f"Bearer {token}") is not None
+    cost = (time.perf_counter() - started) / times * 1e6
+    return (
+        f"PyJWT verifies one {verifier.algorithm} token in {cost:,.0f} µs here: the references pay it on "
+        "every request, the service once per token and worker (its cache of verified tokens)"
+    )
 
 
 def wrk(port: int, load: Load, duration: float, target: str = "") -> dict:
@@ -177,45 +77,46 @@ def wrk(port: int, load: Load, duration: float, target: str = "") -> dict:
 
 
 def sample(process: Process, load: Load, duration: float, target: str = "") -> dict:
-    """One wrk run with the server's CPU time and memory around it."""
+    """One wrk run with the target's CPU time (every process of it) and memory around it."""
     before = process.cpu_seconds()
     result = wrk(process.port or 0, load, duration, target)
     cpu = process.cpu_seconds() - before
-    requests = max(result["requests"], 1)
+    process.settle()
+    requests = result["requests"]
+    timeouts = result.get("timeouts", 0)
     return {
-        "rps": result["requests"] / (result["duration_us"] / 1e6),
-        "p50_ms": result["p50_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
+        "rps": requests / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000 if requests else None,
+        "p99_ms": result["p99_us"] / 1000 if requests else None,
         "errors": result["non2xx"] + result["socket_errors"],
-        "cpu_ms": cpu * 1000 / requests,
+        "non-2xx": result["non2xx"],
+        "timeouts": timeouts,
+        "connect/read/write errors": result["socket_errors"] - timeouts,
+        "cpu_us": cpu * 1e6 / requests if requests else None,
         "rss_mb": process.rss_mb(),
     }
 
 
 def warm_up(process: Process, seed: Seed, target: str) -> None:
-    auth = {"BENCH_AUTH": f"Bearer {seed.tokens.get(target, seed.token)}"}
+    auth = {"BENCH_AUTH": f"Bearer {seed.token_for(target)}"}
     for conns in (64, 512):
         wrk(process.port or 0, Load("warm", "GET", ME, conns, [], auth), 3)
 
 
-def bcrypt_rate(seconds: float, rounds: int, threads: int = 2) -> float:
-    """Password checks per second that bcrypt itself does on ``threads`` threads."""
+def _checks(hashed: bytes, seconds: float) -> float:
+    """Password checks per second in this process, for ``seconds``."""
+    count, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        bcrypt.checkpw(b"benchmark-password", hashed)
+        count += 1
+    return count / (time.monotonic() - started)
+
+
+def bcrypt_rate(seconds: float, rounds: int, processes: int) -> float:
+    """Password checks per second that bcrypt itself does in ``processes`` processes at ``rounds``."""
     hashed = bcrypt.hashpw(b"benchmark-password", bcrypt.gensalt(rounds))
-    counts = [0] * threads
-    deadline = time.monotonic() + seconds
-
-    def work(index: int) -> None:
-        while time.monotonic() < deadline:
-            bcrypt.checkpw(b"benchmark-password", hashed)
-            counts[index] += 1
-
-    workers = [threading.Thread(target=work, args=(index,)) for index in range(threads)]
-    started = time.monotonic()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return sum(counts) / (time.monotonic() - started)
+    with ProcessPoolExecutor(processes) as pool:
+        return sum(pool.map(_checks, [hashed] * processes, [seconds] * processes))
 
 
 def drive(
@@ -224,6 +125,7 @@ def drive(
     """Every load on every one of its targets, the targets interleaved run by run."""
     rows = []
     rounds = int(os.environ.get("BCRYPT_ROUNDS") or 12)
+    processes = int(os.environ.get("BENCH_WORKERS") or 2)
     for load in all_loads:
         if not load.available:
             rows.append(Row(scenario, "service", load.endpoint, load.conns, note="n/a: not on this branch"))
@@ -234,28 +136,23 @@ def drive(
             for target in load.targets:
                 samples[target].append(sample(targets[target], load, duration, target))
             if load.path == LOGIN:
-                hashing.append(bcrypt_rate(min(duration, 5), rounds))
+                hashing.append(bcrypt_rate(min(duration, 5), rounds, processes))
         for target, results in samples.items():
             rows.append(_row(scenario, target, load, results))
         if hashing:
-            rows.append(
-                Row(
-                    scenario,
-                    "bcrypt",
-                    f"checkpw cost {rounds}",
-                    2,
-                    statistics.median(hashing),
-                    note="2 threads",
-                )
-            )
+            rate = statistics.median(hashing)
+            rows.append(Row(scenario, "bcrypt", f"checkpw cost {rounds}", processes, rate))
         print(f"  {scenario} {load.endpoint} @{load.conns}: done", flush=True)
     return rows
 
 
 def _row(scenario: str, target: str, load: Load, results: list[dict]) -> Row:
-    def median(key: str) -> float:
-        return statistics.median(result[key] for result in results)
+    def median(key: str) -> float | None:
+        values = [result[key] for result in results if result[key] is not None]
+        return statistics.median(values) if values else None
 
+    kinds = ("non-2xx", "timeouts", "connect/read/write errors")
+    counts = {kind: sum(result[kind] for result in results) for kind in kinds}
     return Row(
         scenario,
         target,
@@ -265,8 +162,9 @@ def _row(scenario: str, target: str, load: Load, results: list[dict]) -> Row:
         median("p50_ms"),
         median("p99_ms"),
         sum(result["errors"] for result in results),
-        median("cpu_ms"),
+        median("cpu_us"),
         max(result["rss_mb"] for result in results),
+        error_kinds=", ".join(f"{count} {kind}" for kind, count in counts.items() if count),
     )
 
 
@@ -301,51 +199,3 @@ def soak(process: Process, seed: Seed, total: int, chunks: int = 10) -> Row:
         rss_mb=rss[-1],
         note=note,
     )
-
-
-def table(rows: list[Row]) -> str:
-    """The rows as a Markdown table with the service's ratios to the references."""
-    by_key = {(row.scenario, row.target, row.endpoint, row.conns): row for row in rows}
-    lines = [
-        "| scenario | target | endpoint | conns | req/s | p50 ms | p99 ms | errors | CPU ms/req | RSS MiB "
-        "| x floor | x sync | |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for row in rows:
-        ratios = []
-        for reference in ("floor", "sync"):
-            other = by_key.get((row.scenario, reference, row.endpoint, row.conns))
-            ok = (
-                row.target in ("service", "variant", "baseline")
-                and other is not None
-                and row.rps
-                and other.rps
-            )
-            ratios.append(f"{row.rps / other.rps:.2f}" if ok else "")  # type: ignore[operator]
-        base = by_key.get((row.scenario, "baseline", row.endpoint, row.conns))
-        if (
-            row.target == "service"
-            and base is not None
-            and base.rps
-            and row.rps
-            and row.cpu_ms
-            and base.cpu_ms
-        ):
-            row.note = (
-                f"x baseline {row.rps / base.rps:.2f}; CPU {row.cpu_ms - base.cpu_ms:+.3f} ms/req vs baseline"
-            )
-        if row.target == "bcrypt":
-            login = by_key.get((row.scenario, "service", "POST /auth/login", 8))
-            if login is not None and login.rps and row.rps:
-                row.note = f"2 threads; login / bcrypt = {login.rps / row.rps:.2f}"
-        lines.append(
-            f"| {row.scenario} | {row.target} | {row.endpoint} | {row.conns} "
-            f"| {_num(row.rps, 0 if (row.rps or 0) >= 100 else 1)} "
-            f"| {_num(row.p50_ms, 1)} | {_num(row.p99_ms, 1)} | {row.errors} | {_num(row.cpu_ms, 2)} "
-            f"| {_num(row.rss_mb, 0)} | {ratios[0]} | {ratios[1]} | {row.note} |"
-        )
-    return "\n".join(lines)
-
-
-def _num(value: float | None, digits: int) -> str:
-    return "n/a" if value is None else f"{value:,.{digits}f}"

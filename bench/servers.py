@@ -1,4 +1,4 @@
-"""Processes the benchmark starts and measures: Redis, proxies, the three servers."""
+"""Processes the benchmark starts and measures: Redis, proxies, the service and the references."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"exited with status {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -55,7 +57,11 @@ class Process:
             self.argv, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
         )
         if self.port is not None:
-            wait_for_port(self.port, timeout=90)  # a loaded machine starts slowly
+            try:
+                wait_for_port(self.port, timeout=90, process=self.popen)  # a loaded machine starts slowly
+            except RuntimeError as error:
+                lines = (log_dir / f"{self.name}.log").read_text(errors="replace").strip().splitlines()
+                raise RuntimeError(f"{self.name}: {error}: {lines[-1] if lines else 'no output'}") from None
         return self
 
     def stop(self) -> None:
@@ -76,7 +82,7 @@ class Process:
         return [parent, *parent.children(recursive=True)]
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU of the process and all its children so far."""
+        """User plus system CPU of the process and all its children so far (/proc/<pid>/stat)."""
         total = 0.0
         for proc in self.tree():
             try:
@@ -85,6 +91,22 @@ class Process:
                 continue
             total += times.user + times.system
         return total
+
+    def settle(self, timeout: float = 30.0, busy: float = 0.1) -> None:
+        """Wait until the process tree is idle (below ``busy`` of a core), at most ``timeout`` seconds.
+
+        When wrk stops, requests of its last connections may still be queued
+        in the server (thousands at 2,048 connections): they would be served
+        during the next target's run and slow it.
+        """
+        deadline = time.monotonic() + timeout
+        last = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.cpu_seconds()
+            if now - last < 0.25 * busy:
+                return
+            last = now
 
     def rss_mb(self) -> float:
         """Resident memory of the process tree, in MiB (shared pages counted once per process)."""
@@ -141,6 +163,14 @@ def gunicorn(name: str, app: str, env: dict[str, str], workers: int = 4) -> Proc
         "warning",
         app,
     ]
+    return Process(name, argv, env=env, port=port)
+
+
+def uvicorn(name: str, app: str, env: dict[str, str], workers: int) -> Process:
+    """uvicorn with uvloop and httptools, as a FastAPI deployment runs it."""
+    port = free_port()
+    argv = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
     return Process(name, argv, env=env, port=port)
 
 

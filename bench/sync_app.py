@@ -1,77 +1,65 @@
-"""The synchronous reference: the same ``GET /api/v1/users/me`` the way the
-original tutorial builds and deploys it, plain sync Flask + Flask-SQLAlchemy +
-sync redis under ``gunicorn -w 4``.
+"""The synchronous reference: ``GET /api/v1/users/me`` as the Flask tutorial builds and deploys it.
 
-It does the same work as the service for that request: verify the JWT (same
-keys, same claims), one Redis round trip running the service's own script
-that checks the login session is live and the caller's (id and account key)
-and marks it seen, load the user by id and account key through the ORM,
-answer JSON. Reads the
-service's settings (``DATABASE_URL``, ``REDIS_URL``, ``SIGNING_KEYS``) so it
-serves the same data; the async driver in the URL is swapped for a sync one.
+Flask + Flask-RESTful + Flask-SQLAlchemy (its ORM, ``db.session.get``) +
+sync redis + PyJWT, served by ``gunicorn -w 4``. The same work as the
+service's request: verify the bearer token the service issued (its public
+key, algorithm, issuer and audience), one Redis round trip (the session's
+key exists), one SELECT of the user by primary key (its account key compared
+in Python), JSON out. It imports nothing from the service.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+from typing import Any
 
-import jwt
 import redis
-from flask import Flask, jsonify, request
+from flask import Flask, request
+from flask_restful import Api, Resource, abort
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import select
-from sqlalchemy.orm import Mapped, mapped_column
 
-from config.settings import load_settings_or_exit
-from service.auth.session_scripts import TOUCH
-from service.auth.sessions import session_key, touch_args
-from service.auth.tokens.jwts import REQUIRED_CLAIMS, signer_for
-from service.users.keys import Account
+from bench.reference import SESSION_PREFIX, TokenVerifier, aware, sync_url
 
-settings = load_settings_or_exit()
 app = Flask(__name__)
-app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_url.replace("+asyncpg", "+psycopg2").replace(
-    "+aiosqlite", ""
-)
+app.config["SQLALCHEMY_DATABASE_URI"] = sync_url(os.environ["DATABASE_URL"])
 db = SQLAlchemy(app)
-signer = signer_for(settings)
-store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-# The service's own check: one round trip that verifies the session is the
-# caller's and marks it seen.
-touch = store.register_script(TOUCH)
+api = Api(app)
+store = redis.Redis.from_url(os.environ["REDIS_URL"])
+tokens = TokenVerifier()
 
 
 class User(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str]
-    password_hash: Mapped[str]
-    created_at: Mapped[datetime]
-    account_key: Mapped[str]
+    id = db.Column(db.Integer, primary_key=True)
+    username = db.Column(db.String(32))
+    created_at = db.Column(db.DateTime)
+    account_key = db.Column(db.String(32))
+    email = db.Column(db.String(254))
+    email_verified = db.Column(db.Boolean)
 
 
-def _unauthorized(detail: str):  # type: ignore[no-untyped-def]
-    return jsonify(title="Unauthorized", status=401, detail=detail), 401
+def current_claims() -> dict[str, Any]:
+    """The caller's verified claims, with its session live in Redis; 401 otherwise."""
+    claims = tokens.claims(request.headers.get("Authorization"))
+    if claims is None or not store.exists(SESSION_PREFIX + claims["sid"]):
+        abort(401, message="not logged in")
+    assert claims is not None  # abort raised otherwise
+    return claims
 
 
-@app.get("/api/v1/users/me")
-def me():  # type: ignore[no-untyped-def]
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return _unauthorized("no bearer token")
-    try:
-        # The service's keys, algorithm, issuer and audience (SIGNING_KEYS), verified with PyJWT.
-        claims = signer.verify(token, require=REQUIRED_CLAIMS)
-    except jwt.InvalidTokenError:
-        return _unauthorized("bad token")
-    user_id, account_key = int(claims["sub"]), claims["ak"]
-    args = touch_args(Account(user_id, account_key), settings.session_seen_interval)
-    if claims["typ"] != "access" or touch(keys=[session_key(claims["sid"])], args=args) != 1:
-        return _unauthorized("revoked")
-    # Like the service: the account must be this id with this key, in one query.
-    found = select(User).where(User.id == user_id, User.account_key == account_key)
-    user = db.session.execute(found).scalar_one_or_none()
-    if user is None:
-        return _unauthorized("no such user")
-    created = user.created_at.replace(tzinfo=UTC) if user.created_at.tzinfo is None else user.created_at
-    return jsonify(id=user.id, username=user.username, created_at=created.isoformat())
+class Me(Resource):
+    def get(self) -> dict[str, Any]:
+        claims = current_claims()
+        user = db.session.get(User, int(claims["sub"]))
+        if user is None or user.account_key != claims.get("ak"):
+            abort(401, message="no such account")
+        return {
+            "id": user.id,
+            "username": user.username,
+            "created_at": aware(user.created_at),
+            "email": user.email,
+            "email_verified": user.email_verified,
+        }
+
+
+api.add_resource(Me, "/api/v1/users/me")
