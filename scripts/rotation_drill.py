@@ -4,11 +4,12 @@ Starts a Redis, a database, two ``serve.py`` instances (each on its own port)
 behind the real nginx with config/nginx.conf, and runs locust headless with
 tests/load/locustfile.py against nginx while it performs the procedure of
 docs/deployment.md ("Key rotation"): a new key from ``python -m service keys
-generate``, a rolling restart (SIGTERM, which drains, then a start on the same
-port) of instance A and then B with ``old,new``, another with ``new,old``,
-and, once the old key's last refresh token has expired (lifetimes are
-shortened for the drill), a last one with the new key alone. It prints
-locust's request and failure counts and exits non-zero on any failure.
+generate``, a rolling restart of instance A and then B with ``old,new`` (each
+taken out of nginx by a reload, stopped with SIGTERM, which drains, started
+on the same port and put back), another with ``new,old``, and, once the old
+key's last refresh token has expired (lifetimes are shortened for the drill),
+a last one with the new key alone. It prints locust's request and failure
+counts and exits non-zero on any failure.
 
     .venv/bin/python scripts/rotation_drill.py [--users 40] [--settle 15] [--refresh-ttl 60]
 
