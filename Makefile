@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test check lint types format migrate install install-dev test-postgres \
-        ensure-chromium ensure-nginx ensure-test-packages stop-redis clean bench load install-bench
+        ensure-chromium ensure-nginx ensure-test-packages stop-redis clean bench load install-bench rotation-drill
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -113,3 +113,6 @@ load: install-bench ## locust against HOST (default the local server), headless;
 	$(PY) -m locust -f tests/load/locustfile.py --headless --host "$(LOAD_URL)" \
 	  --users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(DURATION) \
 	  --html reports/load.html --csv reports/load --only-summary
+
+rotation-drill: install-dev install-bench ensure-nginx ## rotate the signing key on two instances behind nginx under locust; fails on any failed request (DRILL_ARGS=--help)
+	$(PY) scripts/rotation_drill.py $(DRILL_ARGS)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
+import jwt
 import pytest
 
+from service.auth.tokens.signing_keys import load_key_ring
 from tests.factories import PASSWORD, logged_in_user
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
+from tests.support.round_trips import RoundTripCounter
+from tests.support.signing import forge, new_key_path
 
 INTROSPECT = "/api/v1/auth/introspect"
 CLIENTS = "notes-rs:s3cret-value,other:another-secret"
@@ -70,6 +74,31 @@ def test_anything_not_live_is_exactly_inactive(rs: httpx.Client, token: str) -> 
     assert response.json() == {"active": False}
 
 
+def test_forged_tokens_are_exactly_inactive(rs: httpx.Client, rs_server: LiveServer) -> None:
+    account = logged_in_user(rs)
+    claims = jwt.decode(account.access_token, options={"verify_signature": False})
+    kid = jwt.get_unverified_header(account.access_token)["kid"]
+    key = load_key_ring([rs_server.settings.signing_keys.split(",")[0]], production=True).signing_key
+    public = rs.get("/.well-known/jwks.json").json()["keys"][0]["x"]
+    forged = [
+        forge(rs_server.settings, claims, key_path=new_key_path("unlisted")),  # a kid not listed
+        jwt.encode(claims, public, algorithm="HS256", headers={"kid": kid}),  # another algorithm
+        jwt.encode(claims, None, algorithm="none", headers={"kid": kid}),  # type: ignore[arg-type]
+        *(
+            jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": kid, member: value})
+            for member, value in (
+                ("jku", "https://x.example/k"),
+                ("x5u", "https://x.example/c"),
+                ("jwk", key.jwk),
+            )
+        ),
+    ]
+    for token in forged:
+        response = introspect(rs, token)
+        assert response.status_code == 200
+        assert response.json() == {"active": False}
+
+
 @pytest.mark.parametrize(
     "auth", [None, ("notes-rs", "wrong"), ("nobody", "s3cret-value"), ("other", "s3cret-value")]
 )
@@ -127,7 +156,50 @@ def test_redis_down_is_503_never_active(
     server = make_server(introspection_clients=CLIENTS, redis_url=private_redis.url)
     with httpx.Client(base_url=server.url) as client:
         account = logged_in_user(client)
+        body = {"name": "rs", "scopes": ["notes:read"], "current_password": PASSWORD}
+        created = client.post("/api/v1/auth/tokens", json=body, headers=account.auth).json()
+        introspect(client, created["token"])  # cached: Redis alone would answer
         private_redis.stop()
-        response = introspect(client, account.access_token)
-        assert response.status_code == 503
-        assert "active" not in response.text
+        for token in (account.access_token, account.refresh_token, created["token"]):
+            response = introspect(client, token)
+            assert response.status_code == 503
+            assert "active" not in response.text
+        assert introspect(client, account.access_token, auth=("notes-rs", "wrong")).status_code == 503
+
+
+@pytest.fixture
+def counted(
+    make_server: Callable[..., LiveServer], redis_url: str
+) -> Iterator[tuple[httpx.Client, RoundTripCounter]]:
+    """A server whose Redis traffic passes through a round-trip counter."""
+    counter = RoundTripCounter(redis_url)
+    server = make_server(introspection_clients=CLIENTS, redis_url=counter.url)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http, counter
+    counter.close()
+
+
+def test_one_redis_round_trip_per_token(counted: tuple[httpx.Client, RoundTripCounter]) -> None:
+    client, counter = counted
+    account = logged_in_user(client)
+    body = {"name": "rs", "scopes": ["notes:read"], "current_password": PASSWORD}
+    created = client.post("/api/v1/auth/tokens", json=body, headers=account.auth).json()
+    tokens = [account.access_token, account.refresh_token, created["token"]]
+    for token in tokens:
+        assert introspect(client, token).json()["active"] is True  # a personal token's verdict is cached
+    for token in tokens:
+        before = counter.count
+        assert introspect(client, token).json()["active"] is True
+        assert counter.count - before == 1
+    before = counter.count
+    assert introspect(client, "garbage").json() == {"active": False}
+    assert counter.count - before == 1  # the limiter's read still happens
+
+
+def test_a_wrong_secret_costs_no_token_check(counted: tuple[httpx.Client, RoundTripCounter]) -> None:
+    client, counter = counted
+    account = logged_in_user(client)
+    introspect(client, account.access_token, auth=("notes-rs", "wrong"))
+    before = counter.count
+    assert introspect(client, account.access_token, auth=("notes-rs", "wrong")).status_code == 401
+    assert counter.count - before == 1  # the failure's count, and nothing else

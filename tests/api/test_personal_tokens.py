@@ -13,6 +13,7 @@ import pytest
 from tests.factories import PASSWORD, Account, logged_in_user
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
+from tests.support.round_trips import RoundTripCounter
 
 TOKENS = "/api/v1/auth/tokens"
 ME = "/api/v1/users/me"
@@ -237,3 +238,21 @@ def test_an_unknown_scope_is_422_naming_the_scopes(client: httpx.Client) -> None
 def test_any_id_a_path_can_carry_is_a_plain_404(client: httpx.Client, token_id: int) -> None:
     account = logged_in_user(client)
     assert client.delete(f"{TOKENS}/{token_id}", headers=account.auth).status_code == 404
+
+
+def test_a_request_with_a_token_costs_one_redis_round_trip(
+    make_server: Callable[..., LiveServer], redis_url: str
+) -> None:
+    counter = RoundTripCounter(redis_url)
+    try:
+        server = make_server(redis_url=counter.url)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            account = logged_in_user(client)
+            _, headers = pat(client, account, ["profile:read", "notes:read", "notes:write"])
+            assert client.get(ME, headers=headers).status_code == 200  # fills the cached verdict
+            for method, path in (("GET", ME), ("GET", NOTES), ("GET", ME)):
+                before = counter.count
+                assert client.request(method, path, headers=headers).status_code == 200
+                assert counter.count - before == 1
+    finally:
+        counter.close()

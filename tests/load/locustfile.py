@@ -1,5 +1,7 @@
 """Locust profile: API clients with bearer tokens, browsers with a cookie session, scripts with
-personal access tokens, and clients refreshing from several tabs at once.
+personal access tokens (which they replace and revoke now and then), and clients refreshing
+from several tabs at once. With ``LOAD_INTROSPECTION_CLIENT=id:secret`` (a pair of the
+target's INTROSPECTION_CLIENTS), the scripts' tokens are introspected too, live and revoked.
 
 ``make load HOST=http://127.0.0.1:8000 USERS=50 SPAWN_RATE=10 DURATION=1m`` runs it
 headless and writes ``reports/load.html`` and ``reports/load_*.csv``. Each request
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import os
 import struct
 import time
 import uuid
@@ -20,11 +23,16 @@ from collections.abc import Callable
 from typing import Any
 
 from locust import HttpUser, between, task
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 API = "/api/v1"
 PASSWORD = "load-test-password"
 # Refresh this long before the access token expires, so no request races the expiry.
 REFRESH_MARGIN = 30.0
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# "id:secret" of an INTROSPECTION_CLIENTS pair of the target: machine clients then introspect their tokens.
+INTROSPECTION_CLIENT = os.environ.get("LOAD_INTROSPECTION_CLIENT", "")
 
 
 def _new_username() -> str:
@@ -73,6 +81,12 @@ class _Account(HttpUser):
     headers: dict[str, str]
 
     def on_start(self) -> None:
+        # As browsers do, and RFC 9110 (9.2.2) allows: an idempotent request whose connection
+        # closed under it without an answer (a keep-alive connection the server was closing, as
+        # nginx does on a reload) is sent once more. A POST never is: losing one is a failure.
+        replay = Retry(total=1, connect=1, read=1, status=0, other=0, allowed_methods=IDEMPOTENT)
+        self.client.mount("http://", HTTPAdapter(max_retries=replay))
+        self.client.mount("https://", HTTPAdapter(max_retries=replay))
         self.username = _new_username()
         self.note_ids: list[str] = []
         self.headers = {}
@@ -141,14 +155,16 @@ class ApiClient(_Account):
 
     def _take(self, pair: dict[str, Any]) -> None:
         self.access, self.refresh = pair["access_token"], pair["refresh_token"]
-        self.expires_at = time.monotonic() + float(pair.get("expires_in", 900))
+        lifetime = float(pair.get("expires_in", 900))
+        # A third of a short lifetime (a drill's) leaves time to refresh without refreshing every request.
+        self.refresh_at = time.monotonic() + lifetime - min(REFRESH_MARGIN, lifetime / 3)
         self.headers = {"Authorization": f"Bearer {self.access}"}
 
     def _fresh(self) -> None:
         """Refresh the pair shortly before the access token expires, as a good client does."""
         if not self.headers:
             self.log_in()
-        elif time.monotonic() > self.expires_at - REFRESH_MARGIN:
+        elif time.monotonic() > self.refresh_at:
             spent = self.refresh
             with self.client.post(
                 f"{API}/auth/refresh",
@@ -307,6 +323,7 @@ class Browser(_Account):
 
     weight = 1
     wait_time = between(0.5, 2.0)
+    log_in_again_at = float("inf")
 
     def log_in(self) -> None:
         self.client.cookies.clear()
@@ -318,9 +335,13 @@ class Browser(_Account):
         ) as response:
             data = _check(response, 200, lambda data: isinstance(data.get("csrf_token"), str))
             cookies = dict(response.cookies)
+            expiry = min((c.expires for c in response.cookies if c.expires), default=None)
         if data is None or not cookies:
             self.headers, self.csrf = {}, ""
             return
+        # The login lasts as long as its cookie; a person logs in again when it is gone.
+        lifetime = expiry - time.time() if expiry else float("inf")
+        self.log_in_again_at = time.time() + lifetime - min(REFRESH_MARGIN, lifetime / 3)
         # The cookie is Secure outside development; send it by hand so that a
         # plain-HTTP target (a local run) still gets it, as a browser on HTTPS would.
         self.client.cookies.clear()
@@ -331,7 +352,7 @@ class Browser(_Account):
         return {**self.headers, "X-CSRF-Token": self.csrf}
 
     def _ready(self) -> bool:
-        if not self.headers:
+        if not self.headers or time.time() > self.log_in_again_at:
             self.log_in()
         return bool(self.headers)
 
@@ -381,10 +402,12 @@ class Browser(_Account):
 
 
 class MachineClient(_Account):
-    """A script with a personal access token (issue 15): reads itself and its notes, writes a few."""
+    """A script with a personal access token: reads itself and its notes, writes a few, replaces its token."""
 
     weight = 2
     wait_time = between(0.2, 1.0)
+    token_id: int | None = None
+    session: dict[str, str]
 
     def log_in(self) -> None:
         with self.client.post(
@@ -411,6 +434,23 @@ class MachineClient(_Account):
         ) as response:
             data = _check(response, 201, lambda data: str(data.get("token", "")).startswith("pat_"))
         self.headers = {"Authorization": f"Bearer {data['token']}"} if data else {}
+        self.token_id = data["id"] if data else None
+        self.session = {"Authorization": f"Bearer {pair['access_token']}"}
+
+    def introspect(self, headers: dict[str, str], active: bool, name: str) -> None:
+        """What a resource server asks (RFC 7662), when LOAD_INTROSPECTION_CLIENT names its id:secret."""
+        if not INTROSPECTION_CLIENT:
+            return
+        client_id, _, secret = INTROSPECTION_CLIENT.partition(":")
+        token = headers["Authorization"].removeprefix("Bearer ")
+        with self.client.post(
+            f"{API}/auth/introspect",
+            data={"token": token},
+            auth=(client_id, secret),
+            name=name,
+            catch_response=True,
+        ) as response:
+            _check(response, 200, lambda data: data.get("active") is active)
 
     @task(6)
     def me(self) -> None:
@@ -426,6 +466,31 @@ class MachineClient(_Account):
     def note_create(self) -> None:
         if self.headers:
             self.create_note()
+
+    @task(1)
+    def introspected(self) -> None:
+        if self.headers:
+            self.introspect(self.headers, True, f"{API}/auth/introspect [live PAT]")
+
+    @task(1)
+    def replace_token(self) -> None:
+        """Replace the token: a new one first, then the old one revoked and refused at once."""
+        old_headers, old_id = self.headers, self.token_id
+        self.log_in()
+        if not self.headers or not old_headers or old_id is None:
+            return
+        with self.client.delete(
+            f"{API}/auth/tokens/{old_id}",
+            headers=self.session,
+            name=f"{API}/auth/tokens/{{id}}",
+            catch_response=True,
+        ) as response:
+            _check(response, 204)
+        with self.client.get(
+            f"{API}/users/me", headers=old_headers, name=f"{API}/users/me [revoked PAT]", catch_response=True
+        ) as response:
+            _check(response, 401)
+        self.introspect(old_headers, False, f"{API}/auth/introspect [revoked PAT]")
 
     @task(1)
     def sessions_refused(self) -> None:
@@ -479,10 +544,23 @@ class ManyTabs(_Account):
 
         jobs = [gevent.spawn(one_tab) for _ in range(self.tabs)]
         gevent.joinall(jobs)
-        pairs = {(job.value or {}).get("refresh_token") for job in jobs}
-        if len(pairs) != 1 or None in pairs:
-            self.log_in()  # a fork or a failure: the failures above are in the report
+        tokens = [(job.value or {}).get("refresh_token") for job in jobs]
+        if None in tokens:
+            self.log_in()  # the failures above are in the report
             return
-        (self.refresh,) = pairs
+        # The same claims: instances signing with different keys mid-rotation give the same
+        # token under two signatures, and either refreshes. Other claims would be a fork.
+        if len({str(token).split(".")[1] for token in tokens}) != 1:
+            self.environment.events.request.fire(
+                request_type="POST",
+                name=f"{API}/auth/refresh [concurrent tabs: one successor]",
+                response_time=0,
+                response_length=0,
+                exception=AssertionError("the tabs got different successors: the family forked"),
+                context={},
+            )
+            self.log_in()
+            return
+        self.refresh = tokens[0]
         self.headers = {"Authorization": f"Bearer {jobs[0].value['access_token']}"}
         self.read_me()

@@ -1,10 +1,12 @@
 """Token introspection (RFC 7662) for resource servers: is this token live, and whose is it?
 
 Answered from the same Redis state as the service's own checks, so a logout
-or a revoked personal token is ``active: false`` at once on every instance;
-an access token costs one Redis round trip. Callers authenticate with HTTP
-Basic credentials from INTROSPECTION_CLIENTS, compared in constant time and
-counted against the login limits like passwords.
+or a revoked personal token is ``active: false`` at once on every instance.
+Callers authenticate with HTTP Basic credentials from INTROSPECTION_CLIENTS,
+compared in constant time in the process; a wrong secret is counted against
+the login limits like a password. With the right secret, the limiter's read
+(is this client blocked?) and the token's check share one Redis round trip:
+a pipeline of plain reads, which a cluster client splits per node.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import binascii
 import hmac
 from typing import Any
 
+from redis.asyncio.client import Pipeline
+
 from service.auth import limits
 from service.auth.sessions import ClientInfo, session_key
 from service.auth.tokens import personal as personal_tokens
 from service.auth.tokens.jwts import Claims, decode_token
-from service.errors import Unauthorized
+from service.errors import TooManyRequests, Unauthorized
 from service.serving.runtime import Runtime
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -52,45 +56,31 @@ def _basic(header: str) -> tuple[str, str] | None:
     return (client, secret) if sep and client else None
 
 
-async def authenticate_client(rt: Runtime, authorization: str, client: ClientInfo) -> str:
-    """The introspection client's id; 401 with ``WWW-Authenticate: Basic`` otherwise, 429 when limited."""
-    given = _basic(authorization)
-    if given is None:
-        raise ClientUnauthorized("Send the introspection client's id and secret with HTTP Basic.")
-    client_id, secret = given
+async def introspect(rt: Runtime, authorization: str, client: ClientInfo, token: str) -> dict[str, Any]:
+    """RFC 7662's answer for ``token``: its claims while live, else exactly ``{"active": false}``.
+
+    401 with ``WWW-Authenticate: Basic`` without valid client credentials, 429 while the client is limited.
+    """
+    client_id, matched = _check_client(rt, authorization)
     # Per client and address: guesses from elsewhere must not lock the real client out.
     limit_name = f"introspection-client:{client_id}@{client.ip}"
-    await limits.count_attempt(rt.redis, rt.settings, username=limit_name, ip=client.ip)
-    sent_id, sent_secret = client_id.encode("utf-8", "replace"), secret.encode("utf-8", "replace")
-    matched = False
-    # Every pair is compared, each in constant time: the answer's timing names no client.
-    for known_id, known_secret in clients(rt.settings.introspection_clients.get_secret_value()):
-        same_id = hmac.compare_digest(sent_id, known_id)
-        same_secret = hmac.compare_digest(sent_secret, known_secret)
-        matched |= same_id and same_secret
     if not matched:
+        await limits.count_attempt(rt.redis, rt.settings, username=limit_name, ip=client.ip)
         raise ClientUnauthorized("The introspection client's credentials are wrong.")
-    await limits.refund_attempt(rt.redis, username=limit_name, ip=client.ip)
-    return client_id
-
-
-async def introspect(rt: Runtime, token: str) -> dict[str, Any]:
-    """RFC 7662's answer for ``token``: its claims while live, else exactly ``{"active": false}``."""
-    if personal_tokens.is_personal_token(token):
-        verdict = await personal_tokens.verdict_of(rt, token)
-        if verdict is None:
-            return INACTIVE
-        return {
-            "active": True,
-            "sub": str(verdict.account.user_id),
-            "exp": verdict.expires_at,
-            "iat": verdict.issued_at,
-            "jti": str(verdict.token_id),
-            "typ": "personal",
-            "scope": " ".join(sorted(verdict.scopes)),
-        }
-    claims = _claims(rt, token)
-    if claims is None or not await _live(rt, claims):
+    counters = [limits.username_counter_key(limit_name), limits.address_counter_key(client.ip)]
+    claims = None if personal_tokens.is_personal_token(token) else _claims(rt, token)
+    pat_key = personal_tokens.verdict_key(token) if personal_tokens.is_personal_token(token) else None
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for key in counters:
+            pipe.get(key)
+            pipe.ttl(key)
+        _queue_token_read(pipe, claims, pat_key)
+        found = await pipe.execute()
+    _refuse_if_limited(rt, found[: 2 * len(counters)])
+    token_read = found[2 * len(counters) :]
+    if pat_key is not None:
+        return await _personal_answer(rt, token, token_read[0])
+    if claims is None or not _live(claims, token_read[0]):
         return INACTIVE
     return {
         "active": True,
@@ -103,6 +93,54 @@ async def introspect(rt: Runtime, token: str) -> dict[str, Any]:
     }
 
 
+def _check_client(rt: Runtime, authorization: str) -> tuple[str, bool]:
+    """The client id as sent, and whether its secret is right; 401 without HTTP Basic credentials."""
+    given = _basic(authorization)
+    if given is None:
+        raise ClientUnauthorized("Send the introspection client's id and secret with HTTP Basic.")
+    client_id, secret = given
+    sent_id, sent_secret = client_id.encode("utf-8", "replace"), secret.encode("utf-8", "replace")
+    matched = False
+    # Every pair is compared, each in constant time: the answer's timing names no client.
+    for known_id, known_secret in clients(rt.settings.introspection_clients.get_secret_value()):
+        same_id = hmac.compare_digest(sent_id, known_id)
+        same_secret = hmac.compare_digest(sent_secret, known_secret)
+        matched |= same_id and same_secret
+    return client_id, matched
+
+
+def _refuse_if_limited(rt: Runtime, counts_and_ttls: list[Any]) -> None:
+    """429 when a counter is exhausted, with the count attempt's own rule (at or over its limit)."""
+    limits_in_order = [rt.settings.login_max_per_account, rt.settings.login_max_per_ip]
+    for limit, count, ttl in zip(limits_in_order, counts_and_ttls[0::2], counts_and_ttls[1::2], strict=True):
+        if int(count or 0) >= limit:
+            wait = max(int(ttl), 1) if int(ttl) > 0 else rt.settings.login_window
+            raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds.", retry_after=wait)
+
+
+def _queue_token_read(pipe: Pipeline, claims: Claims | None, pat_key: str | None) -> None:
+    if pat_key is not None:
+        # A plain read: introspecting a token is not its holder's use of it.
+        pipe.get(pat_key)
+    elif claims is not None:
+        pipe.hmget(session_key(claims.session_id), ["uid", "rt"])
+
+
+async def _personal_answer(rt: Runtime, token: str, cached: str | None) -> dict[str, Any]:
+    verdict = await personal_tokens.settle_verdict(rt, token, cached)
+    if verdict is None:
+        return INACTIVE
+    return {
+        "active": True,
+        "sub": str(verdict.account.user_id),
+        "exp": verdict.expires_at,
+        "iat": verdict.issued_at,
+        "jti": str(verdict.token_id),
+        "typ": "personal",
+        "scope": " ".join(sorted(verdict.scopes)),
+    }
+
+
 def _claims(rt: Runtime, token: str) -> Claims | None:
     for kind in ("access", "refresh"):
         try:
@@ -112,9 +150,9 @@ def _claims(rt: Runtime, token: str) -> Claims | None:
     return None
 
 
-async def _live(rt: Runtime, claims: Claims) -> bool:
-    """One round trip: the session still exists, is the account's, and (refresh) this is its live token."""
-    uid, refresh_id = await rt.redis.hmget(session_key(claims.session_id), ["uid", "rt"])
+def _live(claims: Claims, session: list[str | None]) -> bool:
+    """The session still exists, is the account's, and (refresh) this is its live token."""
+    uid, refresh_id = session
     if uid != claims.account.redis_name:
         return False
     return claims.token_type == "access" or refresh_id == claims.token_id

@@ -162,9 +162,20 @@ async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: date
     await wait_for_replicas(rt.redis)
 
 
-async def verdict_of(rt: Runtime, token: str) -> Verdict | None:
-    """What a live token grants, or None (unknown, revoked, expired, malformed)."""
-    found, _ = await _look_up(rt, token)
+def verdict_key(token: str) -> str | None:
+    """The Redis key of a well-formed token's cached verdict, for a pipeline; None if malformed."""
+    return _VERDICT + digest(token) if _SHAPE.match(token) else None
+
+
+async def settle_verdict(rt: Runtime, token: str, cached: str | None) -> Verdict | None:
+    """What a live token grants, given the value read at ``verdict_key``; the database only on a miss."""
+    now = utcnow()
+    if cached == _REVOKED:
+        return None
+    if cached:
+        verdict = Verdict.load(cached)
+        return verdict if verdict.expires_at > now.timestamp() else None
+    found, _ = await _fill(rt, digest(token), now)
     return found
 
 

@@ -41,8 +41,8 @@ class Introspect(AsyncResource):
     )
     async def post(self, form: IntrospectionRequest) -> Any:
         rt = runtime.current()
-        await introspection.authenticate_client(rt, request.headers.get("Authorization", ""), client_info())
-        return await introspection.introspect(rt, form.token), NO_STORE
+        authorization = request.headers.get("Authorization", "")
+        return await introspection.introspect(rt, authorization, client_info(), form.token), NO_STORE
 
 
 class Tokens(AsyncResource):
