@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.redis_url import is_sentinel_url, parse_sentinel_url
+from config.redis_url import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 from config.setting_errors import SettingsError, describe
 from config.setting_types import NotNegative, Positive, PositiveSeconds, Url
 
@@ -23,7 +23,7 @@ ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     forgot_max_per_ip: Positive = 50
     mail_outbox_dir: str = "var/outbox"
     mail_queue: str = "mail"
+    # The mail queue's Redis when it must not be REDIS_URL: a Redis Cluster cannot hold it.
+    mail_queue_redis_url: str = ""
     # Attempts in all; the delay doubles from base to max between them (about
     # five hours of relay outage ridden out by default).
     mail_max_attempts: Positive = 35
@@ -228,6 +230,11 @@ class Settings(BaseSettings):
                 parse_sentinel_url(url)
             except ValueError as error:
                 raise ValueError(f"is not a Sentinel URL: {error}") from None
+        if is_cluster_url(url):
+            try:
+                parse_cluster_url(url)
+            except ValueError as error:
+                raise ValueError(f"is not a Redis Cluster URL: {error}") from None
         return url
 
     @field_validator("log_level")
