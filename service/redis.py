@@ -7,9 +7,8 @@ its slot map, so the client follows a failover by itself. Flask-Session's
 synchronous calls reach the same pool through ``BridgedRedis``.
 
 This module owns our overrides of redis-py (the pool's ``get_connection`` and
-``release``, ``Redis.aclose``, ``RedisCluster.execute_command``, a cluster
-node's connection for WAIT, a ``redis.Redis`` with no pool), checked against
-redis-py 8.1.0.
+``release``, ``Redis.aclose``, a ``redis.Redis`` with no pool; the cluster
+client's in ``service/redis_cluster.py``), checked against redis-py 8.1.0.
 """
 
 from __future__ import annotations
@@ -22,18 +21,18 @@ from weakref import WeakKeyDictionary
 
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.client import NEVER_DECODE
 from redis.commands.core import AsyncScript
-from redis.crc import key_slot
 from redis.exceptions import ConnectionError, TimeoutError
 
-from config.redis_url import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
+from config.redis_url import is_cluster_url, is_sentinel_url, parse_sentinel_url
 from config.settings import Settings
 from service.errors import DependencyDown
+from service.redis_cluster import ServiceRedisCluster, cluster_client, fence_masters
 from service.serving.bridge import wait_for
 from service.serving.queueing import take_turn
 
@@ -70,37 +69,6 @@ class ServiceRedis(Redis):
         await super().aclose(close_connection_pool)
         if self.sentinels is not None:
             await self.sentinels.aclose()  # its own connections to the sentinels
-
-
-class ServiceRedisCluster(RedisCluster):
-    """The cluster client, with the plain client's bounded, first-come-first-served waiting.
-
-    A cluster node's pool raises at once when all its connections are busy;
-    here a caller waits its turn for up to ``REDIS_POOL_TIMEOUT`` instead, and
-    at most ``REDIS_MAX_CONNECTIONS`` commands are in flight, so no node's pool
-    of that size is ever exhausted.
-    """
-
-    replica_acks: int = 0
-    replica_timeout: float = 1.0
-    pool_timeout: float | None = 5.0
-    sentinels: Sentinel | None = None
-    _turns: asyncio.Semaphore
-
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        if self._initialize:
-            # redis-py 8.1.0: commands racing the client's first initialisation
-            # can meet a connection it closes under them (AttributeError on
-            # the writer); the first caller initialises, the others wait.
-            await self.initialize()
-        try:
-            await take_turn(self._turns, self.pool_timeout)
-        except builtins.TimeoutError:
-            raise ConnectionError("No connection available.") from None
-        try:
-            return await super().execute_command(*args, **kwargs)
-        finally:
-            self._turns.release()
 
 
 class _FirstComeFirstServed:
@@ -174,7 +142,7 @@ def create_redis(settings: Settings) -> ServiceRedis:
     if is_sentinel_url(settings.redis_url):
         client = _master_via_sentinel(settings, options)
     elif is_cluster_url(settings.redis_url):
-        client = _cluster(settings)
+        client = cast(ServiceRedis, cluster_client(settings))
     else:
         pool = FairBlockingConnectionPool.from_url(settings.redis_url, **options)
         client = cast(ServiceRedis, ServiceRedis.from_pool(pool))
@@ -200,28 +168,6 @@ def _master_via_sentinel(settings: Settings, options: dict[str, Any]) -> Service
     return client
 
 
-def _cluster(settings: Settings) -> ServiceRedis:
-    """A Redis Cluster client that asks the nodes in ``REDIS_URL`` for the slot map."""
-    target = parse_cluster_url(settings.redis_url)
-    client = ServiceRedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
-        username=target.username,
-        password=target.password,
-        max_connections=settings.redis_max_connections,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
-        health_check_interval=30,
-        decode_responses=True,
-        # A few quick retries: each one that meets a dead master makes the
-        # client refresh its slot map, which finds the promoted replica.
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-        retry_on_error=[ConnectionError, TimeoutError],
-    )
-    client._turns = asyncio.Semaphore(settings.redis_max_connections)
-    client.pool_timeout = settings.redis_pool_timeout
-    return cast(ServiceRedis, client)
-
-
 async def ping(client: Redis) -> bool:
     """PING the Redis; on a cluster, every master (a dead replica does not stop the service)."""
     if isinstance(client, RedisCluster):
@@ -243,11 +189,8 @@ async def wait_for_replicas(client: Redis, *keys: str) -> None:
     if not wanted:
         return
     timeout_ms = max(1, int(getattr(client, "replica_timeout", 1.0) * 1000))
-    if isinstance(client, RedisCluster):
-        await client.initialize()  # the slot map, if no command has fetched it yet
-        nodes = {client.get_node_from_key(key) for key in keys} if keys else set(client.get_primaries())
-        counts = await asyncio.gather(*(_fence_node(client, node, wanted, timeout_ms) for node in nodes))
-        if min(counts, default=wanted) < wanted:
+    if isinstance(client, ServiceRedisCluster):
+        if min(await fence_masters(client, keys, wanted, timeout_ms), default=wanted) < wanted:
             raise DependencyDown("redis could not confirm the change on its replicas, try again shortly")
         return
     async with client.pipeline(transaction=False) as pipe:
@@ -258,31 +201,6 @@ async def wait_for_replicas(client: Redis, *keys: str) -> None:
         # Not acknowledging is the safe answer: a failover now could bring
         # the revoked session back, so the client must retry.
         raise DependencyDown("redis could not confirm the change on its replicas, try again shortly")
-
-
-def _fence_key(client: RedisCluster, node: ClusterNode) -> str:
-    """A fence key in a slot that ``node`` serves (a few tries: a third of the slots are its)."""
-    for n in range(16384 * 4):
-        key = f"{FENCE_KEY}:{{{n}}}"
-        if client.nodes_manager.get_node_from_slot(key_slot(key.encode())) == node:
-            return key
-    raise ConnectionError(f"no slot of the cluster is served by {node.name}")
-
-
-async def _fence_node(client: RedisCluster, node: ClusterNode, wanted: int, timeout_ms: int) -> int:
-    """INCR a fence key the node owns and WAIT, on one connection of that node: WAIT counts its own writes."""
-    connection = node.acquire_connection()
-    try:
-        await connection.send_packed_command(
-            connection.pack_commands([("INCR", _fence_key(client, node)), ("WAIT", wanted, timeout_ms)])
-        )
-        await connection.read_response()
-        return int(await connection.read_response())
-    except BaseException:
-        await connection.disconnect()  # a reply may still be on its way: never hand this one out again
-        raise
-    finally:
-        node.release(connection)
 
 
 class BridgedRedis(redis.Redis):
