@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config.redis_url import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
@@ -122,7 +122,8 @@ class Settings(BaseSettings):
     forgot_max_per_ip: Positive = 50
     mail_outbox_dir: str = "var/outbox"
     mail_queue: str = "mail"
-    # The mail queue's Redis when it must not be REDIS_URL: a Redis Cluster cannot hold it.
+    # The mail queue's Redis when it is not REDIS_URL's (e.g. the sessions' cluster
+    # is to hold sessions only). Empty: REDIS_URL.
     mail_queue_redis_url: str = ""
     # Attempts in all; the delay doubles from base to max between them (about
     # five hours of relay outage ridden out by default).
@@ -220,9 +221,11 @@ class Settings(BaseSettings):
             )
         return url
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "mail_queue_redis_url")
     @classmethod
-    def _redis_form(cls, url: str) -> str:
+    def _redis_form(cls, url: str, info: ValidationInfo) -> str:
+        if not url and info.field_name == "mail_queue_redis_url":
+            return url  # the queue is in REDIS_URL's Redis
         if not url.startswith(REDIS_SCHEMES):
             raise ValueError(f"must start with {', '.join(REDIS_SCHEMES)} (e.g. redis://127.0.0.1:6379/0)")
         if is_sentinel_url(url):

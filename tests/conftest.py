@@ -67,11 +67,6 @@ def base_settings(database_url: str, redis_url: str, **overrides: object) -> Set
         "signing_keys": default_key_path(),
         "mfa_encryption_keys": Fernet.generate_key().decode(),  # second factor: production needs one
     }
-    from tests.support.cluster import queue_url_for  # a plugin: imported once pytest registered it
-
-    queue = queue_url_for(redis_url)
-    if queue is not None:
-        values["mail_queue_redis_url"] = queue
     values.update(overrides)
     return Settings(**values).validated()  # type: ignore[arg-type]
 

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SMTP_PORTS = {"smtp": 587, "smtps": 465}
 ENVIRONMENTS = ("development", "test", "production")  # as in config/settings.py
-QUEUE_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 
 
 @dataclass(frozen=True)
@@ -112,13 +111,6 @@ class MailSettings:
         """These settings, or ValueError naming the variable; ``relay_required``: SMTP_URL in production."""
         if self.app_env not in ENVIRONMENTS:
             raise ValueError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}")
-        if not self.redis_url.startswith(QUEUE_REDIS_SCHEMES):
-            # The queue's stream, its delayed set and taskiq's consumer group are
-            # driven through a plain client; see docs/deployment.md.
-            raise ValueError(
-                "the mail queue needs a plain or Sentinel Redis: with a redis+cluster:// REDIS_URL, "
-                "set MAIL_QUEUE_REDIS_URL to redis://... or redis+sentinel://..."
-            )
         if self.smtp_url:
             parse_smtp_url(self.smtp_url)
         elif self.production and relay_required:
