@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+from redis.cluster import RedisCluster
 
+from config.redis_url import is_cluster_url, parse_cluster_url
 from scripts.redis_cluster import RedisCluster6
 
 
@@ -22,6 +25,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run against a six-node Redis Cluster started for the session instead of one redis-server",
     )
+
+
+def sync_client(url: str) -> redis.Redis:
+    """A synchronous client for a test to look into the service's Redis, whichever form ``url`` has."""
+    if is_cluster_url(url):
+        target = parse_cluster_url(url)
+        host, port = target.nodes[0]
+        # Typed as redis.Redis: the tests use only the keyed commands both share (and SCAN, all masters).
+        return RedisCluster(host=host, port=port, password=target.password)  # type: ignore[return-value]
+    return redis.Redis.from_url(url)
 
 
 @pytest.fixture(scope="session")
