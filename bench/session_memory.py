@@ -35,8 +35,10 @@ REFRESH = "/api/v1/auth/refresh"
 assert len(USER_AGENT) == 111
 
 
-def _used_memory(client: redis.Redis) -> int:
-    return int(client.info("memory")["used_memory"])
+def _readings(client: redis.Redis) -> tuple[int, int]:
+    """``used_memory``, and the same less the connections' buffers (``mem_clients_normal``)."""
+    memory = client.info("memory")
+    return int(memory["used_memory"]), int(memory["used_memory"]) - int(memory["mem_clients_normal"])
 
 
 def _log_in(base_url: str, username: str, refreshed: bool = False) -> None:
@@ -61,35 +63,55 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 
 
 def bytes_per_session(
-    base_url: str, redis_url: str, *, logins: int = 2000, accounts: int = 200, refreshed: bool = False
+    base_url: str,
+    redis_url: str,
+    *,
+    logins: int = 2000,
+    accounts: int = 200,
+    refreshed: bool = False,
+    include_clients: bool = False,
 ) -> float:
     """Redis ``used_memory`` growth per bearer login, ``logins`` spread evenly over ``accounts`` new accounts.
 
     The service must let one address log in ``logins`` times (LOGIN_MAX_PER_IP)
     and keep ``logins / accounts`` sessions per account (MAX_SESSIONS_PER_USER,
-    100 by default); a low BCRYPT_ROUNDS keeps it quick. The accounts are
-    registered, and one unmeasured login of another account loads the scripts,
-    before the first reading. With ``refreshed``, each session's refresh token
-    is also spent once, as a client does every ACCESS_TOKEN_TTL: the record
-    then holds the refresh grace's fields too.
+    100 by default); a low BCRYPT_ROUNDS keeps it quick. With ``refreshed``,
+    each session's refresh token is also spent once, as a client does every
+    ACCESS_TOKEN_TTL: the record then holds the refresh grace's fields too.
+    The connections' buffers, which follow how many connections the
+    service's pool happens to hold open rather than the data, are left out
+    unless ``include_clients``.
+    """
+    with_clients, without = measure(
+        base_url, redis_url, logins=logins, accounts=accounts, refreshed=refreshed
+    )
+    return with_clients if include_clients else without
+
+
+def measure(
+    base_url: str, redis_url: str, *, logins: int, accounts: int, refreshed: bool
+) -> tuple[float, float]:
+    """Bytes per login of ``used_memory``, and of the same less the connections' buffers.
+
+    The accounts are registered, and one unmeasured login (and refresh) of
+    another account loads the scripts, before the first reading.
     """
     run = secrets.token_hex(3)
     names = [f"mem-{run}-{number}" for number in range(accounts)]
     for name in [*names, f"mem-{run}-warm"]:
-        status, body = call(
-            f"{base_url}/api/v1/auth/register", "POST", {"username": name, "password": PASSWORD}
-        )
+        body = {"username": name, "password": PASSWORD}
+        status, answer = call(f"{base_url}/api/v1/auth/register", "POST", body)
         if status != 201:
-            raise RuntimeError(f"registering {name} answered {status}: {body}")
-    _log_in(base_url, f"mem-{run}-warm")
+            raise RuntimeError(f"registering {name} answered {status}: {answer}")
+    _log_in(base_url, f"mem-{run}-warm", refreshed=True)
     client = redis.Redis.from_url(redis_url)
-    before = _used_memory(client)
+    before = _readings(client)
     usernames = [names[number % accounts] for number in range(logins)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda name: _log_in(base_url, name, refreshed), usernames))
-    after = _used_memory(client)
+    after = _readings(client)
     client.close()
-    return (after - before) / logins
+    return (after[0] - before[0]) / logins, (after[1] - before[1]) / logins
 
 
 def _service(work: Path, redis_port: int | None) -> Process:
@@ -129,13 +151,13 @@ def main() -> None:
             with redis.Redis.from_url(redis_url) as client:
                 client.flushall()
             accounts = logins // per_account
-            figure = bytes_per_session(
+            with_clients, figure = measure(
                 base_url, redis_url, logins=logins, accounts=accounts, refreshed=refreshed
             )
             print(
-                f"Redis memory per bearer login session: {figure:.0f} bytes ({logins} logins over "
-                f"{accounts} accounts, {per_account} each{', each refreshed once' if refreshed else ''}; "
-                f"{len(USER_AGENT)}-character user agent)",
+                f"Redis memory per bearer login session: {figure:.0f} bytes ({with_clients:.0f} with the "
+                f"connections' buffers), {logins} logins over {accounts} accounts, {per_account} each"
+                f"{', each refreshed once' if refreshed else ''}; {len(USER_AGENT)}-character user agent",
                 flush=True,
             )
     finally:
