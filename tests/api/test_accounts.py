@@ -139,7 +139,7 @@ def test_session_record_expires_with_the_refresh_token(
 ) -> None:
     logged_in_user(client)
     store = redis.Redis.from_url(redis_url)
-    keys = list(store.scan_iter("auth:session:*"))
+    keys = list(store.scan_iter("auth:s:*"))
     assert keys
     ttls = [store.ttl(key) for key in keys]
     assert all(0 < ttl <= server.settings.refresh_token_ttl for ttl in ttls)

@@ -300,5 +300,5 @@ def test_a_cookie_request_costs_two_redis_round_trips(
     for own_or_idle in ("info", "ping"):
         spent.pop(own_or_idle, None)
     # Flask-Session's GET of the record, then the session check script (whose
-    # HGET and HSET run inside Redis); the record is not written back.
-    assert spent == {"get": 25, "evalsha": 25, "hmget": 25}
+    # HGET, TIME and HSET run inside Redis); the record is not written back.
+    assert spent == {"get": 25, "evalsha": 25, "hget": 25, "time": 25}

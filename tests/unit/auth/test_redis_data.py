@@ -131,8 +131,9 @@ FLOWS = [
 def _sweep(store: RedisServer, settings: Settings) -> set[str]:
     """Every key has a TTL within the lifetime of what it protects; the kinds of key seen."""
     bounds = {
-        "auth:session:": settings.refresh_token_ttl,
-        "auth:user:": settings.refresh_token_ttl,
+        "auth:s:": settings.refresh_token_ttl,
+        "auth:i:": settings.refresh_token_ttl,
+        "auth:ua:": settings.refresh_token_ttl,
         "auth:cookie:": settings.refresh_token_ttl,
         "auth:limit:": settings.login_window,
         "auth:password-epoch:": EPOCH_TTL,
@@ -159,8 +160,9 @@ def test_no_key_is_ever_left_without_a_ttl(
         seen |= _sweep(private_redis, isolated_server.settings)
     # The sweep looked at every kind of key the service writes.
     assert seen == {
-        "auth:session:",
-        "auth:user:",
+        "auth:s:",
+        "auth:i:",
+        "auth:ua:",
         "auth:cookie:",
         "auth:limit:",
         "auth:password-epoch:",
