@@ -47,6 +47,9 @@ from service.redis import cached_script, wait_for_replicas
 from service.users.keys import Account
 
 _MAX_USER_AGENT = 256
+# A value past 64 bytes would turn the record from a listpack into a
+# hashtable (Redis's hash-max-listpack-value); an address is at most 45.
+_MAX_ADDRESS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ async def start_session(
     """
     user_agent = client.user_agent[:_MAX_USER_AGENT]
     digest = agent_digest(user_agent)
-    fields = ["i", client.ip]
+    fields = ["i", client.ip[:_MAX_ADDRESS]]
     if user_agent:
         fields += ["a", digest]
     if refresh_id:
