@@ -65,8 +65,11 @@ def me():  # type: ignore[no-untyped-def]
     except jwt.InvalidTokenError:
         return _unauthorized("bad token")
     user_id, account_key = int(claims["sub"]), claims["ak"]
-    args = touch_args(Account(user_id, account_key), settings.session_seen_interval)
-    if claims["typ"] != "access" or touch(keys=[session_key(claims["sid"])], args=args) != 1:
+    args = touch_args(settings.session_seen_interval)
+    if (
+        claims["typ"] != "access"
+        or touch(keys=[session_key(Account(user_id, account_key), claims["sid"])], args=args) != 1
+    ):
         return _unauthorized("revoked")
     # Like the service: the account must be this id with this key, in one query.
     found = select(User).where(User.id == user_id, User.account_key == account_key)

@@ -15,7 +15,7 @@ import hmac
 from typing import Any
 
 from service.auth import limits
-from service.auth.sessions import ClientInfo, session_key
+from service.auth.sessions import ClientInfo, is_live, liveness_read
 from service.auth.tokens import personal as personal_tokens
 from service.auth.tokens.jwts import Claims, decode_token
 from service.errors import Unauthorized
@@ -114,7 +114,4 @@ def _claims(rt: Runtime, token: str) -> Claims | None:
 
 async def _live(rt: Runtime, claims: Claims) -> bool:
     """One round trip: the session still exists, is the account's, and (refresh) this is its live token."""
-    uid, refresh_id = await rt.redis.hmget(session_key(claims.session_id), ["uid", "rt"])
-    if uid != claims.account.redis_name:
-        return False
-    return claims.token_type == "access" or refresh_id == claims.token_id
+    return is_live(claims, await rt.redis.hmget(*liveness_read(claims)))
