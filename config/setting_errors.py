@@ -20,6 +20,7 @@ SECRET_FIELDS = {
     "secret_key",
     "database_url",
     "redis_url",
+    "mail_queue_redis_url",
     "smtp_url",
     "introspection_clients",
     "mfa_encryption_keys",

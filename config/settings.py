@@ -12,10 +12,10 @@ import sys
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.redis_url import is_sentinel_url, parse_sentinel_url
+from config.redis_url import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 from config.setting_errors import SettingsError, describe
 from config.setting_types import NotNegative, Positive, PositiveSeconds, Url
 
@@ -23,7 +23,7 @@ ENVIRONMENTS = ("development", "test", "production")
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 MIN_SECRET_LENGTH = 32
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     forgot_max_per_ip: Positive = 50
     mail_outbox_dir: str = "var/outbox"
     mail_queue: str = "mail"
+    # The mail queue's Redis when it is not REDIS_URL's (e.g. the sessions' cluster
+    # is to hold sessions only). Empty: REDIS_URL.
+    mail_queue_redis_url: str = ""
     # Attempts in all; the delay doubles from base to max between them (about
     # five hours of relay outage ridden out by default).
     mail_max_attempts: Positive = 35
@@ -218,9 +221,11 @@ class Settings(BaseSettings):
             )
         return url
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "mail_queue_redis_url")
     @classmethod
-    def _redis_form(cls, url: str) -> str:
+    def _redis_form(cls, url: str, info: ValidationInfo) -> str:
+        if not url and info.field_name == "mail_queue_redis_url":
+            return url  # the queue is in REDIS_URL's Redis
         if not url.startswith(REDIS_SCHEMES):
             raise ValueError(f"must start with {', '.join(REDIS_SCHEMES)} (e.g. redis://127.0.0.1:6379/0)")
         if is_sentinel_url(url):
@@ -228,6 +233,11 @@ class Settings(BaseSettings):
                 parse_sentinel_url(url)
             except ValueError as error:
                 raise ValueError(f"is not a Sentinel URL: {error}") from None
+        if is_cluster_url(url):
+            try:
+                parse_cluster_url(url)
+            except ValueError as error:
+                raise ValueError(f"is not a Redis Cluster URL: {error}") from None
         return url
 
     @field_validator("log_level")

@@ -19,11 +19,11 @@ import redis
 from redis.exceptions import RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from config.redis_url import is_sentinel_url
+from config.redis_url import is_cluster_url, is_sentinel_url
 from config.setting_types import mask_password
 from config.settings import Settings
 from service.logs import configure_process_logging, load_settings_or_log
-from service.redis import create_redis
+from service.redis import create_redis, ping
 
 log = logging.getLogger("service.redis_setup")
 VAR = Path(__file__).resolve().parent.parent / "var"
@@ -40,7 +40,7 @@ def answers(url: str) -> bool:
 async def _ping_master(settings: Settings) -> None:
     client = create_redis(settings)
     try:
-        await client.ping()
+        await ping(client)
     finally:
         await client.aclose()
 
@@ -49,14 +49,15 @@ def main() -> int:
     settings = load_settings_or_log()  # a bad setting: one JSON line and status 2, as the server says it
     configure_process_logging(settings.log_level)  # its complaints on stderr are JSON lines too
     url, shown = settings.redis_url, mask_password(settings.redis_url)
-    if is_sentinel_url(url):
-        # Sentinel-managed Redis is never started here: only checked.
+    if is_sentinel_url(url) or is_cluster_url(url):
+        # Sentinel-managed Redis and a cluster are never started here: only checked.
+        what = "Sentinel master" if is_sentinel_url(url) else "Redis Cluster"
         try:
             asyncio.run(_ping_master(settings))
         except RedisError as error:
-            log.error(f"redis: the Sentinel master at {shown} does not answer ({type(error).__name__})")
+            log.error(f"redis: the {what} at {shown} does not answer ({type(error).__name__})")
             return 1
-        print(f"redis: using the Sentinel-managed master at {shown}")
+        print(f"redis: using the {what} at {shown}")
         return 0
     if answers(url):
         print(f"redis: using the server at {shown}")

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from service import metrics
 from service.errors import DependencyDown
+from service.redis import ping
 from service.resources import AsyncResource, operation
 from service.serving import runtime
 
@@ -41,7 +42,7 @@ class Ready(AsyncResource):
     )
     async def get(self) -> Any:
         rt = runtime.current()
-        results = await asyncio.gather(_probe(_ping_db(rt)), _probe(rt.redis.ping()))
+        results = await asyncio.gather(_probe(_ping_db(rt)), _probe(ping(rt.redis)))
         down = [name for name, ok in zip(("database", "redis"), results, strict=True) if not ok]
         for name in down:
             metrics.count_dependency_failure(name)

@@ -1,13 +1,14 @@
 """The Redis client of a process: one async client on a bounded, first-come-first-served pool.
 
-``REDIS_URL`` is a plain Redis URL or a Sentinel one (see ``config/redis_url.py``);
-with Sentinel, every new connection asks the sentinels where the master is,
-so the client follows a failover by itself. Flask-Session's synchronous calls
-reach the same pool through ``BridgedRedis``.
+``REDIS_URL`` is a plain Redis URL, a Sentinel one or a Redis Cluster one (see
+``config/redis_url.py``); with Sentinel, every new connection asks the sentinels
+where the master is, and the cluster client follows MOVED replies and refreshes
+its slot map, so the client follows a failover by itself. Flask-Session's
+synchronous calls reach the same pool through ``BridgedRedis``.
 
 This module owns our overrides of redis-py (the pool's ``get_connection`` and
-``release``, ``Redis.aclose``, a ``redis.Redis`` with no pool), checked
-against redis-py 8.1.0.
+``release``, ``Redis.aclose``, a ``redis.Redis`` with no pool; the cluster
+client's in ``service/redis_cluster.py``), checked against redis-py 8.1.0.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from weakref import WeakKeyDictionary
 
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
@@ -27,9 +29,10 @@ from redis.client import NEVER_DECODE
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, TimeoutError
 
-from config.redis_url import is_sentinel_url, parse_sentinel_url
+from config.redis_url import is_cluster_url, is_sentinel_url, parse_sentinel_url
 from config.settings import Settings
 from service.errors import DependencyDown
+from service.redis_cluster import ServiceRedisCluster, cluster_client, fence_masters
 from service.serving.bridge import wait_for
 from service.serving.queueing import take_turn
 
@@ -138,6 +141,8 @@ def create_redis(settings: Settings) -> ServiceRedis:
     }
     if is_sentinel_url(settings.redis_url):
         client = _master_via_sentinel(settings, options)
+    elif is_cluster_url(settings.redis_url):
+        client = cast(ServiceRedis, cluster_client(settings))
     else:
         pool = FairBlockingConnectionPool.from_url(settings.redis_url, **options)
         client = cast(ServiceRedis, ServiceRedis.from_pool(pool))
@@ -163,18 +168,31 @@ def _master_via_sentinel(settings: Settings, options: dict[str, Any]) -> Service
     return client
 
 
-async def wait_for_replicas(client: Redis) -> None:
+async def ping(client: Redis) -> bool:
+    """PING the Redis; on a cluster, every master (a dead replica does not stop the service)."""
+    if isinstance(client, RedisCluster):
+        return bool(await client.ping(target_nodes=RedisCluster.PRIMARIES))
+    return bool(await client.ping())
+
+
+async def wait_for_replicas(client: Redis, *keys: str) -> None:
     """Return once ``replica_acks`` replicas hold every write completed before this call; else 503.
 
     WAIT only covers writes made on its own connection, and a pooled client
     spreads writes over many; but replication is one ordered stream, so a
     replica that acknowledges a fresh write on this connection also holds
-    every write that finished before it, whichever connection made it.
+    every write that finished before it, whichever connection made it. On a
+    cluster each master has its own stream: the wait goes to the masters of
+    ``keys`` (the keys just written), or to every master when none are named.
     """
     wanted = getattr(client, "replica_acks", 0)
     if not wanted:
         return
     timeout_ms = max(1, int(getattr(client, "replica_timeout", 1.0) * 1000))
+    if isinstance(client, ServiceRedisCluster):
+        if min(await fence_masters(client, keys, wanted, timeout_ms), default=wanted) < wanted:
+            raise DependencyDown("redis could not confirm the change on its replicas, try again shortly")
+        return
     async with client.pipeline(transaction=False) as pipe:
         pipe.incr(FENCE_KEY)
         pipe.wait(wanted, timeout_ms)

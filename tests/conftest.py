@@ -23,6 +23,7 @@ from tests.support.processes import RedisServer, migrate
 from tests.support.signing import default_key_path
 
 pytest_plugins = [
+    "tests.support.cluster",
     "tests.support.databases",
     "tests.support.nginx",
     "tests.support.sentinel",
@@ -34,8 +35,11 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """TEST_REDIS_URL if given, else a redis-server of this test session's own."""
+def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The six-node cluster with --redis-cluster, else TEST_REDIS_URL, else a session redis-server."""
+    if request.config.getoption("--redis-cluster"):
+        yield request.getfixturevalue("redis_cluster").url
+        return
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
         return

@@ -3,13 +3,15 @@
 Two fixed-window counters of failed attempts: one for the account and one
 for the client IP. An attacker hammering one account exhausts that account's
 and their own IP's budget, never another account's from another address.
-Each attempt is counted before the password is checked, atomically, so
-concurrent guesses cannot slip past the limit and a blocked guess costs no
+Each attempt is counted before the password is checked, atomically on each
+counter, so concurrent guesses cannot slip past the limit and a blocked guess costs no
 bcrypt; a correct password refunds its attempt, so only failures add up and
 a busy office behind one address is not throttled by its own logins.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from redis.asyncio import Redis
 
@@ -18,35 +20,61 @@ from service.auth.password_epochs import username_digest
 from service.errors import TooManyRequests
 from service.redis import cached_script
 
-# KEYS: the counters; ARGV[1]: the window; ARGV[2..]: each counter's limit.
-# Returns 0 when the attempt is allowed (and counted), else the seconds until
-# the first exhausted counter resets.
+# KEYS[1]: one counter; ARGV[1]: the window; ARGV[2]: its limit. Returns 0
+# when the attempt is allowed (and counted), else the seconds until the
+# counter resets. One key per script: the counters of an account and of an
+# address hash to different cluster slots.
 _TAKE = """
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
-    local ttl = redis.call('TTL', key)
-    if ttl < 0 then
-      redis.call('EXPIRE', key, ARGV[1])
-      ttl = tonumber(ARGV[1])
-    end
-    return math.max(ttl, 1)
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[2]) then
+  local ttl = redis.call('TTL', KEYS[1])
+  if ttl < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
   end
+  return math.max(ttl, 1)
 end
-for _, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
-end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return 0
 """
 
 # Never below zero, and never on a counter that has expired meanwhile: DECR
-# would recreate it without a TTL.
+# would recreate it without a TTL. A counter back at zero is deleted: every
+# successful login refunds, and a zero kept for the window costs about 100
+# bytes per account that logged in.
 _REFUND = """
-for _, key in ipairs(KEYS) do
-  local n = tonumber(redis.call('GET', key) or '0')
-  if n > 0 then redis.call('DECR', key) end
-end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 1 then redis.call('DECR', KEYS[1]) elseif n == 1 then redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+async def take(redis: Redis, window: int, limits: dict[str, int]) -> int:
+    """Count an attempt on each counter (key: limit); 0, or the seconds until the first exhausted resets.
+
+    Each counter is checked and counted atomically on its own, all at once
+    (one round trip). An attempt refused by one counter is taken back from
+    the others, so a refused attempt counts nowhere; a racing attempt may in
+    the meantime see a count one too high (a 429 at the very edge of the
+    limit, never one attempt past it).
+    """
+    script = cached_script(redis, _TAKE)
+    waits = [
+        int(wait)
+        for wait in await asyncio.gather(
+            *(script(keys=[key], args=[window, limit]) for key, limit in limits.items())
+        )
+    ]
+    if not any(waits):
+        return 0
+    counted = [key for key, wait in zip(limits, waits, strict=True) if not wait]
+    await refund(redis, counted)
+    return max(waits)
+
+
+async def refund(redis: Redis, keys: list[str]) -> None:
+    """Take back one counted attempt from each counter."""
+    script = cached_script(redis, _REFUND)
+    await asyncio.gather(*(script(keys=[key]) for key in keys))
 
 
 def username_counter_key(username: str) -> str:
@@ -62,15 +90,15 @@ def address_counter_key(ip: str) -> str:
 
 async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: str) -> None:
     """Count a password attempt for the account and the IP; 429 once either is exhausted."""
-    script = cached_script(redis, _TAKE)
-    keys = [username_counter_key(username), address_counter_key(ip)]
-    limits = [settings.login_max_per_account, settings.login_max_per_ip]
-    wait = int(await script(keys=keys, args=[settings.login_window, *limits]))
+    limits = {
+        username_counter_key(username): settings.login_max_per_account,
+        address_counter_key(ip): settings.login_max_per_ip,
+    }
+    wait = await take(redis, settings.login_window, limits)
     if wait:
         raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds.", retry_after=wait)
 
 
 async def refund_attempt(redis: Redis, *, username: str, ip: str) -> None:
     """Take back a counted attempt whose password was right."""
-    script = cached_script(redis, _REFUND)
-    await script(keys=[username_counter_key(username), address_counter_key(ip)])
+    await refund(redis, [username_counter_key(username), address_counter_key(ip)])

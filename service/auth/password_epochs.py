@@ -1,11 +1,12 @@
 """Password epochs: a login that checked a password which has since changed opens no session.
 
 A login reads the account's epoch before it reads the password hash, and
-its session is recorded only if the epoch is unchanged (inside the same
-script that records it). A password change bumps the epoch after storing
-the new hash and before ending the other sessions. So a login racing a
-change either read the new hash (and failed), or opens its session before
-the others are ended (and is ended with them), or is refused.
+again right after recording its session, which it ends if the epoch
+changed (the epoch and the session are in different Redis Cluster slots,
+so not one script). A password change bumps the epoch after storing the
+new hash and before ending the other sessions. So a login racing a change
+either read the new hash (and failed), or recorded its session before the
+others are ended (and is ended with them), or sees the bump and is refused.
 """
 
 from __future__ import annotations

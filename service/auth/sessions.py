@@ -5,19 +5,14 @@ instance sees that on its next request. If Redis loses its data (a restart
 without persistence, a failover, FLUSHALL), every session is gone and users
 log in again; a revoked token can never come back.
 
-Keys, each with a TTL no longer than the login it protects:
-
-* ``auth:session:{sid}``: a hash (uid, created_at, seen, ua, ip; ``rt`` the
-  live refresh token's id; ``fs`` the key of a cookie login's cookie record).
-  ``uid`` is the account's ``redis_name``, ``"<user id>:<account key>"``: a
-  database that hands out the same id again (a new one, a restored backup)
-  makes a new account with a new key, which never matches an earlier
-  account's sessions.
-* ``auth:user:{redis_name}:sessions``: a sorted set of the account's session ids by
-  creation time, so listing and logging out everywhere need not scan Redis.
-  Its TTL is renewed to the full session lifetime whenever a member's is, so
-  it outlives every member. At most ``MAX_SESSIONS_PER_USER`` members: a new
-  login beyond that ends the oldest, so no user's sessions grow without bound.
+The keys (``session_keys``) all carry the account's hash tag, each with a
+TTL no longer than the login it protects: the session's record; the
+account's index of its sessions by creation time, so listing and logging out
+everywhere need not scan Redis, renewed to the full session lifetime
+whenever a member's is, so it outlives every member; and each user agent,
+renewed likewise (one no longer used expires with the lifetime of the last
+session that used it). At most ``MAX_SESSIONS_PER_USER`` sessions: a new
+login beyond that ends the oldest, so no user's sessions grow without bound.
 
 Every revocation goes through ``end_session``, ``end_sessions`` or, for a
 reused refresh token, ``rotate_refresh`` (the check and the revocation must
@@ -26,24 +21,35 @@ be one atomic script there).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from enum import IntEnum
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from service.auth import session_scripts as scripts
 from service.auth.password_epochs import PasswordEpoch
+from service.auth.session_keys import (
+    agent_digest,
+    agent_key,
+    index_key,
+    long_id,
+    session_key,
+    session_key_of_member,
+    short_id,
+)
 from service.auth.tokens.jwts import Claims
 from service.errors import Unauthorized
-from service.models import utcnow
 from service.redis import cached_script, wait_for_replicas
 from service.users.keys import Account
 
-SESSION_PREFIX = "auth:session:"
 _MAX_USER_AGENT = 256
+# A value past 64 bytes would turn the record from a listpack into a
+# hashtable (Redis's hash-max-listpack-value); an address is at most 45.
+_MAX_ADDRESS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +108,6 @@ class Rotation(IntEnum):
     REUSED = -1  # a spent token: the session has just been revoked
 
 
-def session_key(session_id: str) -> str:
-    return f"{SESSION_PREFIX}{session_id}"
-
-
-def user_sessions_key(account: Account) -> str:
-    return f"auth:user:{account.redis_name}:sessions"
-
-
 async def start_session(
     redis: Redis,
     *,
@@ -126,63 +124,75 @@ async def start_session(
 
     401 when the password changed after this login read ``epoch``.
     """
-    now = utcnow()
-    record: dict[str, str | int] = {
-        "uid": account.redis_name,
-        "created_at": _timestamp(now),
-        "seen": _timestamp(now),
-        "ua": client.user_agent[:_MAX_USER_AGENT],
-        "ip": client.ip,
-    }
+    user_agent = client.user_agent[:_MAX_USER_AGENT]
+    digest = agent_digest(user_agent)
+    fields = ["i", client.ip[:_MAX_ADDRESS]]
+    if user_agent:
+        fields += ["a", digest]
     if refresh_id:
-        record["rt"] = refresh_id
+        fields += ["r", short_id(refresh_id)]
     if cookie_record_key:
-        record["fs"] = cookie_record_key
-    fields = [item for pair in record.items() for item in pair]
+        fields += ["f", cookie_record_key]
+    member = short_id(session_id)
     script = cached_script(redis, scripts.START)
-    keys = [session_key(session_id), user_sessions_key(account), epoch.key]
-    args = [ttl, limit, session_id, SESSION_PREFIX, epoch.value, *fields]
-    outcome = int(await script(keys=keys, args=args))
-    if outcome < 1:
+    keys = [session_key(account, session_id), index_key(account), agent_key(account, digest)]
+    excess = cast(list[str], await script(keys=keys, args=[ttl, limit, member, user_agent, *fields]))
+    # The epoch lives in another slot, so it is read after the session is
+    # written: a password change bumps it before ending sessions, so either
+    # that ending sees this session or this read sees the bump.
+    if str(await redis.get(epoch.key) or "0") != epoch.value:
+        await _end(redis, account, [member])
         raise Unauthorized("The password changed while logging in; log in again.")
-    if outcome > 1:
+    if excess:
+        await _end(redis, account, excess)
         # The oldest sessions were ended to make room: a revocation like any
         # other, which a failover must not undo.
         await wait_for_replicas(redis)
 
 
 async def touch_session(redis: Redis, caller: Principal, *, seen_every: float) -> bool:
-    """Is the caller's session live and its account's own? Marked seen if not within ``seen_every`` s.
+    """Is the caller's session live? Marked seen if not within ``seen_every`` s.
 
     One round trip: the check of every authenticated request.
     """
     script = cached_script(redis, scripts.TOUCH)
-    args = touch_args(caller.account, seen_every)
-    return bool(await script(keys=[session_key(caller.session_id)], args=args) == 1)
+    keys = [session_key(caller.account, caller.session_id)]
+    return bool(await script(keys=keys, args=touch_args(seen_every)) == 1)
 
 
-def touch_args(account: Account, seen_every: float) -> list[str]:
-    """The touch script's ARGV: the account, now, and the oldest last-seen time left as it is."""
-    now = utcnow()
-    return [account.redis_name, _timestamp(now), _timestamp(now - timedelta(seconds=seen_every))]
+def touch_args(seen_every: float) -> list[int]:
+    """The touch script's ARGV: how long a last-seen time stands, in microseconds."""
+    return [int(seen_every * 1_000_000)]
 
 
-def _timestamp(moment: datetime) -> str:
-    # Always with microseconds: the touch script compares these as strings.
-    return moment.isoformat(timespec="microseconds")
+def liveness_read(claims: Claims) -> tuple[str, list[str]]:
+    """The key and fields to HMGET for ``is_live``: one round trip, or a part of one."""
+    return session_key(claims.account, claims.session_id), ["s", "r"]
+
+
+def is_live(claims: Claims, reply: list[Any]) -> bool:
+    """Whether a ``liveness_read`` reply shows the session live and (refresh) the token its live one."""
+    seen, refresh = reply
+    if seen is None:
+        return False
+    return claims.token_type == "access" or refresh == short_id(claims.token_id)
 
 
 async def rotate_refresh(
     redis: Redis, claims: Claims, *, new_refresh_id: str, ttl: int, client: ClientInfo, grace: int
 ) -> tuple[Rotation, int]:
     """Spend the refresh token ``claims`` describes: a ``Rotation`` and the successor's issue time."""
+    account = claims.account
+    user_agent = client.user_agent[:_MAX_USER_AGENT]
+    digest = agent_digest(user_agent)
     script = cached_script(redis, scripts.ROTATE)
-    keys = [session_key(claims.session_id), user_sessions_key(claims.account)]
-    now = _timestamp(utcnow())
-    args: list[str | int] = [claims.account.redis_name, claims.token_id, new_refresh_id, now, ttl]
-    args += [claims.session_id, client_fingerprint(client), grace]
-    code, issued_at = await script(keys=keys, args=args)
+    keys = [session_key(account, claims.session_id), index_key(account), agent_key(account, digest)]
+    args: list[str | int] = [short_id(claims.token_id), short_id(new_refresh_id), ttl]
+    args += [short_id(claims.session_id), client_fingerprint(client), grace, user_agent, digest]
+    code, issued_at, *cookie_record = await script(keys=keys, args=args)
     outcome = Rotation(int(code))
+    if outcome == Rotation.REUSED:
+        await _delete_cookie_records(redis, [key for key in cookie_record if key])
     if outcome in (Rotation.ROTATED, Rotation.REUSED):
         # A spent token, or a session ended for reuse, must stay so after a failover.
         await wait_for_replicas(redis)
@@ -191,51 +201,81 @@ async def rotate_refresh(
 
 def client_fingerprint(client: ClientInfo) -> str:
     """The client's address and user agent as one short digest, for the refresh grace."""
-    digest = hashlib.sha256(f"{client.ip}\n{client.user_agent}".encode("utf-8", "replace"))
-    return digest.hexdigest()[:32]
+    digest = hashlib.sha256(f"{client.ip}\n{client.user_agent}".encode("utf-8", "replace")).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode()
 
 
 async def end_session(redis: Redis, *, account: Account, session_id: str) -> bool:
     """Revoke every token of one of ``account``'s sessions, on every instance at once."""
-    script = cached_script(redis, scripts.END_ONE)
-    keys = [session_key(session_id), user_sessions_key(account)]
-    ended = bool(await script(keys=keys, args=[account.redis_name, session_id]) == 1)
+    ended = await _end(redis, account, [short_id(session_id)]) == 1
     # Acknowledged only once replicas hold it: a failover must not resurrect it.
     await wait_for_replicas(redis)
     return ended
 
 
 async def end_sessions(redis: Redis, *, account: Account, keep: str = "") -> int:
-    """Revoke every session of ``account`` except ``keep``; how many were ended."""
-    script = cached_script(redis, scripts.END_ALL)
-    ended = int(await script(keys=[user_sessions_key(account)], args=[SESSION_PREFIX, keep]))
+    """Revoke every session of ``account`` except ``keep``; how many were ended.
+
+    A login that records its session after the index was read here is not
+    ended: it came after. A password change still catches it, by the epoch.
+    """
+    members = cast(list[str], await redis.zrange(index_key(account), 0, -1))
+    kept = short_id(keep) if keep else ""
+    ended = await _end(redis, account, [member for member in members if member != kept])
     await wait_for_replicas(redis)
     return ended
 
 
+async def _end(redis: Redis, account: Account, members: list[str]) -> int:
+    """End the sessions of ``account`` that these index members name; how many existed."""
+    if not members:
+        return 0
+    script = cached_script(redis, scripts.END)
+    keys = [index_key(account), *(session_key_of_member(account, member) for member in members)]
+    ended, *cookie_records = await script(keys=keys, args=members)
+    # Their own slot, so not in the script: a cookie record without its
+    # session authenticates nothing (the cookie check needs both).
+    await _delete_cookie_records(redis, cookie_records)
+    return int(ended)
+
+
+async def _delete_cookie_records(redis: Redis, keys: list[str]) -> None:
+    for key in keys:
+        await redis.delete(key)
+
+
 async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:
     """``account``'s live sessions, oldest first; ids of expired ones are dropped from the index."""
-    index = user_sessions_key(account)
-    session_ids = cast(list[str], await redis.zrange(index, 0, -1))  # decode_responses: str
+    index = index_key(account)
+    members = cast(list[tuple[str, float]], await redis.zrange(index, 0, -1, withscores=True))
     async with redis.pipeline(transaction=False) as pipe:
-        for session_id in session_ids:
-            pipe.hgetall(session_key(session_id))
+        for member, _ in members:
+            pipe.hmget(session_key_of_member(account, member), ["s", "a", "i"])
         records = await pipe.execute()
+    digests = sorted({record[1] for record in records if record[0] is not None and record[1]})
+    found = await redis.mget([agent_key(account, digest) for digest in digests]) if digests else []
+    agents = dict(zip(digests, found, strict=True))
     live: list[SessionRecord] = []
     gone: list[str] = []
-    for session_id, record in zip(session_ids, records, strict=True):
-        if record.get("uid") != account.redis_name:
-            gone.append(session_id)
+    for (member, created), (seen, digest, ip) in zip(members, records, strict=True):
+        if seen is None:
+            gone.append(member)
             continue
         live.append(
             SessionRecord(
-                id=session_id,
-                created_at=record["created_at"],
-                last_seen_at=record.get("seen", record["created_at"]),
-                user_agent=record.get("ua", ""),
-                ip=record.get("ip", ""),
+                id=long_id(member),
+                created_at=_iso(created),
+                last_seen_at=_iso(max(created, float(seen))),
+                user_agent=(agents.get(digest) or "") if digest else "",
+                ip=ip or "",
             )
         )
     if gone:
         await redis.zrem(index, *gone)
     return live
+
+
+def _iso(microseconds: float) -> str:
+    seconds, fraction = divmod(int(microseconds), 1_000_000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction)
+    return moment.isoformat(timespec="microseconds")

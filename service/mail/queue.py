@@ -9,28 +9,33 @@ an entry is acknowledged only after its task ran). What this subclass adds:
   back to the stream atomically once due, so a backoff survives restarts;
 - an acknowledged entry is deleted, so delivered mail (its links hold tokens)
   does not stay in Redis;
-- ``REDIS_URL`` may name a Sentinel-managed master.
+- ``REDIS_URL`` may name a Sentinel-managed master or a Redis Cluster. On a
+  cluster the stream and the delayed set carry the queue's name as their hash
+  tag (``{mail}:stream``, ``{mail}:delayed``): the promoting script touches
+  both, so they must share a slot (the queue then lives on one master).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, RedisError, TimeoutError
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError, ResponseError, TimeoutError
 from taskiq import AckableMessage, BrokerMessage
 from taskiq.exceptions import SendTaskError
 from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
-from config.redis_url import is_sentinel_url, parse_sentinel_url
+from config.redis_url import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 from service.errors import DependencyDown
 from service.mail.delivery import PermanentFailure, hand_over
 from service.mail.messages import Mail
@@ -59,6 +64,8 @@ class MailBroker(RedisStreamBroker):
 
     def __init__(self, settings: MailSettings) -> None:
         sentinel = is_sentinel_url(settings.redis_url)
+        cluster = is_cluster_url(settings.redis_url)
+        queue = f"{{{settings.queue_name}}}" if cluster else settings.queue_name
         # One quick retry hides a pooled connection that died with a Redis restart, as the
         # service's own client does (service/redis.py); a retried XADD may duplicate a mail, never lose one.
         timeouts: dict[str, Any] = {
@@ -67,8 +74,8 @@ class MailBroker(RedisStreamBroker):
             "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         }
         super().__init__(
-            "redis://sentinel.invalid" if sentinel else settings.redis_url,  # replaced below
-            queue_name=f"{settings.queue_name}:stream",
+            "redis://replaced.invalid" if sentinel or cluster else settings.redis_url,  # replaced below
+            queue_name=f"{queue}:stream",
             consumer_group_name=settings.queue_name,
             consumer_id="0",  # a group made after mail was queued still reads that mail
             max_connection_pool_size=20,
@@ -89,25 +96,59 @@ class MailBroker(RedisStreamBroker):
                 password=target.password,
                 **timeouts,
             )
-        self.delayed_key = f"{settings.queue_name}:delayed"
+        self.cluster: RedisCluster | None = None
+        if cluster:
+            nodes = parse_cluster_url(settings.redis_url)
+            self.cluster = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in nodes.nodes],
+                username=nodes.username,
+                password=nodes.password,
+                max_connections=20,
+                retry_on_error=[ConnectionError, TimeoutError],
+                **timeouts,
+            )
+        self.delayed_key = f"{queue}:delayed"
 
     async def close(self) -> None:
-        """Close every connection: to Redis, and to the sentinels when there are any."""
+        """Close every connection: to Redis, to the sentinels or to the cluster's nodes."""
         await self.connection_pool.disconnect()
         if self.sentinel is not None:
             for node in self.sentinel.sentinels:
                 await node.aclose()
+        if self.cluster is not None:
+            await self.cluster.aclose()
 
-    def _redis(self) -> Redis:
-        return Redis(connection_pool=self.connection_pool)
+    @contextlib.asynccontextmanager
+    async def _redis(self) -> AsyncIterator[Redis]:
+        """A client on the queue's Redis; the cluster client (the broker's one) is not closed on exit."""
+        if self.cluster is not None:
+            try:
+                # Before any command: commands racing redis-py's first initialisation
+                # can meet connections it closes (see service/redis_cluster.py).
+                await self.cluster.initialize()
+                yield cast(Redis, self.cluster)
+            except RedisClusterException as error:  # no RedisError: no node answers
+                raise ConnectionError(f"redis cluster: {error}") from error
+            return
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            yield redis
+
+    async def _declare_consumer_group(self) -> None:
+        async with self._redis() as redis:
+            try:
+                await redis.xgroup_create(
+                    self.queue_name, self.consumer_group_name, id=self.consumer_id, mkstream=True
+                )
+            except ResponseError as error:  # BUSYGROUP: it exists
+                log.debug("mail queue: %s", error)
 
     async def kick(self, message: BrokerMessage) -> None:
         not_before = message.labels.get(NOT_BEFORE)
-        if not_before is None:
-            await super().kick(message)
-            return
         async with self._redis() as redis:
-            await redis.zadd(self.delayed_key, {message.message: float(not_before)})
+            if not_before is None:
+                await redis.xadd(self.queue_name, {b"data": message.message})
+            else:
+                await redis.zadd(self.delayed_key, {message.message: float(not_before)})
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
@@ -146,7 +187,7 @@ class MailBroker(RedisStreamBroker):
                         block=self.block,
                         count=self.count,
                     )
-                except (ConnectionError, TimeoutError) as error:
+                except (ConnectionError, TimeoutError, RedisClusterException) as error:
                     log.warning(
                         "mail queue: Redis unreachable (%s); trying again in 1 s", type(error).__name__
                     )

@@ -137,7 +137,7 @@ class MailSettings:
     def from_settings(cls, settings: Settings) -> MailSettings:
         """The mail part of the service's settings, not yet validated."""
         return cls(
-            redis_url=settings.redis_url,
+            redis_url=settings.mail_queue_redis_url or settings.redis_url,
             public_url=settings.public_url.rstrip("/"),
             mail_from=settings.mail_from,
             smtp_url=settings.smtp_url or None,

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import httpx
 import pytest
-import redis
 
 from tests.factories import PASSWORD, Account, log_in, logged_in_user, random_username, register
+from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 
 REGISTER = "/api/v1/auth/register"
@@ -138,8 +138,8 @@ def test_session_record_expires_with_the_refresh_token(
     client: httpx.Client, server: LiveServer, redis_url: str
 ) -> None:
     logged_in_user(client)
-    store = redis.Redis.from_url(redis_url)
-    keys = list(store.scan_iter("auth:session:*"))
+    store = sync_client(redis_url)
+    keys = list(store.scan_iter("auth:s:*"))
     assert keys
     ttls = [store.ttl(key) for key in keys]
     assert all(0 < ttl <= server.settings.refresh_token_ttl for ttl in ttls)

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from tests.factories import PASSWORD, Account, log_in, register
+from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
 
@@ -59,7 +60,7 @@ def test_cookie_login_sets_a_hardened_cookie_holding_only_an_id(
     assert "SameSite=Lax" in set_cookie
     sid = response.cookies["session"]
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", sid)  # 32 random bytes, nothing else
-    store = redis.Redis.from_url(redis_url)
+    store = sync_client(redis_url)
     record = json.loads(store.get(f"auth:cookie:{sid}"))
     assert record["uid"] == account.id
     assert 0 < store.ttl(f"auth:cookie:{sid}") <= server.settings.refresh_token_ttl
@@ -118,7 +119,7 @@ def test_one_users_csrf_token_does_not_fit_anothers_cookie(client: httpx.Client)
 
 def test_cookie_logout_deletes_the_server_side_record(client: httpx.Client, redis_url: str) -> None:
     sid, csrf = browser(client, register(client))
-    store = redis.Redis.from_url(redis_url)
+    store = sync_client(redis_url)
     assert store.exists(f"auth:cookie:{sid}")
     response = client.delete(SESSION, headers=with_cookie(sid, csrf))
     assert response.status_code == 204
@@ -182,7 +183,7 @@ def test_a_foreign_or_garbage_record_is_an_anonymous_session_never_a_500(
     client: httpx.Client, redis_url: str, tmp_path: Path
 ) -> None:
     sid, _ = browser(client, register(client))
-    store = redis.Redis.from_url(redis_url)
+    store = sync_client(redis_url)
     real = json.loads(store.get(f"auth:cookie:{sid}"))
     marker = tmp_path / "pickle-ran"
     for number, record in enumerate(_foreign_records(marker, real)):
@@ -202,7 +203,7 @@ def test_cookie_and_bearer_logins_are_sessions_alike(client: httpx.Client, redis
     assert sum(s["current"] for s in listed) == 1
     assert client.post("/api/v1/auth/logout-all", headers=account.auth).status_code == 204
     assert client.get(ME, headers=with_cookie(sid)).status_code == 401
-    assert not redis.Redis.from_url(redis_url).exists(f"auth:cookie:{sid}")
+    assert not sync_client(redis_url).exists(f"auth:cookie:{sid}")
 
 
 def test_deleting_the_cookie_session_from_another_device_ends_it(
@@ -213,7 +214,7 @@ def test_deleting_the_cookie_session_from_another_device_ends_it(
     cookie_session = next(s for s in client.get(SESSIONS, headers=with_cookie(sid)).json() if s["current"])
     assert client.delete(f"{SESSIONS}/{cookie_session['id']}", headers=account.auth).status_code == 204
     assert client.get(ME, headers=with_cookie(sid)).status_code == 401
-    assert not redis.Redis.from_url(redis_url).exists(f"auth:cookie:{sid}")
+    assert not sync_client(redis_url).exists(f"auth:cookie:{sid}")
 
 
 def test_wrong_credentials_at_cookie_login_are_401_without_a_cookie(client: httpx.Client) -> None:
@@ -300,5 +301,5 @@ def test_a_cookie_request_costs_two_redis_round_trips(
     for own_or_idle in ("info", "ping"):
         spent.pop(own_or_idle, None)
     # Flask-Session's GET of the record, then the session check script (whose
-    # HGET and HSET run inside Redis); the record is not written back.
-    assert spent == {"get": 25, "evalsha": 25, "hmget": 25}
+    # HGET, TIME and HSET run inside Redis); the record is not written back.
+    assert spent == {"get": 25, "evalsha": 25, "hget": 25, "time": 25}

@@ -29,11 +29,11 @@ from tests.support.processes import ROOT, free_port, wait_until
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-VARIABLE = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
+VARIABLE = re.compile(r"\$\{(\w+)(?::?[-?][^{}]*)?\}")  # innermost first: defaults may nest
 
 
 def _interpolate(value: str, environ: dict[str, str]) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, enough for this file."""
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error}, nested too, enough for this file."""
 
     def one(match: re.Match[str]) -> str:
         name, rest = match.group(1), match.group(0)[len(match.group(1)) + 2 : -1]
@@ -43,7 +43,9 @@ def _interpolate(value: str, environ: dict[str, str]) -> str:
             return rest.split("-", 1)[1]
         raise AssertionError(f"{name} is not set and has no default")
 
-    return VARIABLE.sub(one, value)
+    while VARIABLE.search(value):
+        value = VARIABLE.sub(one, value)
+    return value
 
 
 def _example_env() -> dict[str, str]:
@@ -61,7 +63,10 @@ def _bind_sources(service: dict[str, Any]) -> list[str]:
 
 
 def test_every_service_it_depends_on_and_every_named_volume_is_defined() -> None:
-    assert set(SERVICES) == {"redis", "postgres", "migrate", "app", "nginx", "mail-worker", "mailpit"}
+    cluster = {f"redis-node-{n}" for n in range(1, 7)} | {"redis-cluster-create"}
+    assert (
+        set(SERVICES) == {"redis", "postgres", "migrate", "app", "nginx", "mail-worker", "mailpit"} | cluster
+    )
     for name, service in SERVICES.items():
         assert set(service.get("depends_on", {})) <= set(SERVICES), name
         named = [v.split(":")[0] for v in service.get("volumes", []) if not v.startswith((".", "/"))]
@@ -180,3 +185,30 @@ def test_redis_runs_with_its_config_persistent_and_never_evicting(tmp_path: Path
 def test_nginx_runs_the_config_the_nginx_tests_run() -> None:
     assert _bind_sources(SERVICES["nginx"]) == ["./config/nginx.conf"]
     assert ROOT / "config" / "nginx.conf" == NGINX_CONFIG_TESTED
+
+
+def test_the_cluster_profile_joins_six_nodes_and_the_app_can_be_pointed_at_them() -> None:
+    nodes = [SERVICES[f"redis-node-{n}"] for n in range(1, 7)]
+    for n, node in enumerate(nodes, start=1):
+        assert node["profiles"] == ["cluster"]
+        command = node["command"]
+        assert command[1] == SERVICES["redis"]["command"][1]  # the same persistent, never-evicting config
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        assert (
+            command[command.index("--cluster-announce-hostname") + 1] == node["hostname"] == f"redis-node-{n}"
+        )
+    create = SERVICES["redis-cluster-create"]
+    assert "--cluster-replicas 1" in create["command"][0] and create["restart"] == "no"
+    assert set(create["depends_on"]) == {f"redis-node-{n}" for n in range(1, 7)}
+    waits = SERVICES["app"]["depends_on"]["redis-cluster-create"]
+    assert waits == {"condition": "service_completed_successfully", "required": False}
+    # With the lines docs/deployment.md gives for .env, the app's settings are valid.
+    env = _example_env() | {
+        "REDIS_URL": "redis+cluster://:pw@redis-node-1:6379,redis-node-2:6379,redis-node-3:6379",
+        "MAIL_QUEUE_REDIS_URL": "redis://:pw@redis:6379/0",
+    }
+    environment = SERVICES["app"]["environment"]
+    values = {name: _interpolate(str(value), env) for name, value in environment.items()}
+    settings = Settings.from_env(values | {"SECRET_KEY": env["SECRET_KEY"]})
+    assert settings.redis_url.startswith("redis+cluster://")
+    assert settings.mail_queue_redis_url == "redis://:pw@redis:6379/0"

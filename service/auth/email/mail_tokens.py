@@ -2,8 +2,13 @@
 
 A token is 256 random bits (43 URL-safe characters). Redis holds only its
 SHA-256 (the key), never the token, with a TTL; a per-account pointer names
-the newest token of each purpose, so issuing one deletes the older in the
-same script. Spending is GETDEL: of two requests with one token, one wins.
+the newest token of each purpose, so issuing one deletes the older. The
+record and the pointer live in different cluster slots (a link names the
+token, not the account), so issuing takes single-key steps: store the new
+record, swap the pointer (SET ... GET, atomic), then delete what the swap
+returned. Of two racing issues, each deletes the token it replaced, so only
+the pointer's last token survives. Spending is GETDEL: of two requests with
+one token, one wins.
 """
 
 from __future__ import annotations
@@ -19,23 +24,12 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from service.errors import BadRequest
-from service.redis import cached_script
 from service.users.keys import Account
 
 Purpose = Literal["verify", "reset"]
 TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
 INVALID = "The link is invalid, already used or expired; ask for a new one."
-
-# KEYS: the new token's key, the account's pointer; ARGV: the record, the TTL,
-# the new digest, the key prefix. The older token named by the pointer dies.
-_ISSUE = """
-local older = redis.call('GET', KEYS[2])
-if older then redis.call('DEL', ARGV[4] .. older) end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -71,9 +65,12 @@ async def issue(
     token = secrets.token_urlsafe(32)
     digest = _digest(token)
     record = json.dumps({"uid": account.user_id, "ak": account.account_key, "to": address, "pw": password})
-    script = cached_script(redis, _ISSUE)
-    keys = [_prefix(purpose) + digest, _pointer(purpose, account)]
-    await script(keys=keys, args=[record, ttl, digest, _prefix(purpose)])
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(_prefix(purpose) + digest, record, ex=ttl)
+        pipe.set(_pointer(purpose, account), digest, ex=ttl, get=True)
+        _, older = await pipe.execute()
+    if older:
+        await redis.delete(_prefix(purpose) + older)
     return token
 
 

@@ -19,7 +19,6 @@ from service.auth.sessions import ClientInfo, end_sessions
 from service.auth.tokens import personal as personal_tokens
 from service.errors import BadRequest, TooManyRequests, ValidationFailed
 from service.mail import messages
-from service.redis import cached_script
 from service.serving.runtime import Runtime
 from service.users import accounts, addresses
 from service.users.keys import Account
@@ -33,9 +32,8 @@ async def _count_forgot(rt: Runtime, address: str, ip: str) -> None:
     digest = hashlib.sha256(address.lower().encode()).hexdigest()[:32]
     keys = [f"auth:forgot:address:{digest}", f"auth:forgot:ip:{ip}"]
     settings = rt.settings
-    script = cached_script(rt.redis, limits._TAKE)  # the login limits' fixed-window counter
-    args = [settings.forgot_window, settings.forgot_max_per_address, settings.forgot_max_per_ip]
-    wait = int(await script(keys=keys, args=args))
+    counters = dict(zip(keys, (settings.forgot_max_per_address, settings.forgot_max_per_ip), strict=True))
+    wait = await limits.take(rt.redis, settings.forgot_window, counters)  # the login limits' counters
     if wait:
         raise TooManyRequests(f"Too many reset requests; try again in {wait} seconds.", retry_after=wait)
 

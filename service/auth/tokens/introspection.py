@@ -19,7 +19,7 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from service.auth import limits
-from service.auth.sessions import ClientInfo, session_key
+from service.auth.sessions import ClientInfo, is_live, liveness_read
 from service.auth.tokens import personal as personal_tokens
 from service.auth.tokens.jwts import Claims, decode_token
 from service.errors import TooManyRequests, Unauthorized
@@ -80,7 +80,7 @@ async def introspect(rt: Runtime, authorization: str, client: ClientInfo, token:
     token_read = found[2 * len(counters) :]
     if pat_key is not None:
         return await _personal_answer(rt, token, token_read[0])
-    if claims is None or not _live(claims, token_read[0]):
+    if claims is None or not is_live(claims, token_read[0]):
         return INACTIVE
     return {
         "active": True,
@@ -123,7 +123,7 @@ def _queue_token_read(pipe: Pipeline, claims: Claims | None, pat_key: str | None
         # A plain read: introspecting a token is not its holder's use of it.
         pipe.get(pat_key)
     elif claims is not None:
-        pipe.hmget(session_key(claims.session_id), ["uid", "rt"])
+        pipe.hmget(*liveness_read(claims))
 
 
 async def _personal_answer(rt: Runtime, token: str, cached: str | None) -> dict[str, Any]:
@@ -148,11 +148,3 @@ def _claims(rt: Runtime, token: str) -> Claims | None:
         except Unauthorized:
             continue
     return None
-
-
-def _live(claims: Claims, session: list[str | None]) -> bool:
-    """The session still exists, is the account's, and (refresh) this is its live token."""
-    uid, refresh_id = session
-    if uid != claims.account.redis_name:
-        return False
-    return claims.token_type == "access" or refresh_id == claims.token_id

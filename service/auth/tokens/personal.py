@@ -34,6 +34,8 @@ from service.users.models import User
 
 PREFIX = "pat_"
 _SHAPE = re.compile(r"^pat_[A-Za-z0-9_-]{43}\Z")  # token_urlsafe(32): 256 bits
+# Both keys of a token carry its digest as the hash tag: the check script
+# touches both, so on a cluster they must share a slot.
 _VERDICT = "auth:pat:"
 _USED = "auth:pat-used:"
 _REVOKED = "revoked"
@@ -48,6 +50,14 @@ if not v or v == 'revoked' then return {v, 0} end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return {v, 1} end
 return {v, 0}
 """
+
+
+def _verdict_key(hashed: str) -> str:
+    return f"{_VERDICT}{{{hashed}}}"
+
+
+def _used_key(hashed: str) -> str:
+    return f"{_USED}{{{hashed}}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +166,10 @@ async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: date
     async with rt.redis.pipeline(transaction=False) as pipe:
         for token_hash, expires_at in revoked:
             remaining = max(int((expires_at - now).total_seconds()), 1)
-            pipe.set(_VERDICT + token_hash, _REVOKED, ex=min(remaining, VERDICT_TTL))
+            pipe.set(_verdict_key(token_hash), _REVOKED, ex=min(remaining, VERDICT_TTL))
         await pipe.execute()
     # Acknowledged only once replicas hold the tombstones: a failover must not revive a verdict.
-    await wait_for_replicas(rt.redis)
+    await wait_for_replicas(rt.redis, *(_verdict_key(token_hash) for token_hash, _ in revoked))
 
 
 def verdict_key(token: str) -> str | None:
@@ -196,7 +206,7 @@ async def _look_up(rt: Runtime, token: str) -> tuple[Verdict | None, bool]:
         return None, False
     hashed = digest(token)
     script = cached_script(rt.redis, _CHECK)
-    cached, first_use = await script(keys=[_VERDICT + hashed, _USED + hashed], args=[USED_EVERY])
+    cached, first_use = await script(keys=[_verdict_key(hashed), _used_key(hashed)], args=[USED_EVERY])
     now = utcnow()
     if cached == _REVOKED:
         return None, False
@@ -226,12 +236,12 @@ async def _fill(rt: Runtime, hashed: str, now: datetime) -> tuple[Verdict | None
     verdict = Verdict(pat.id, account, frozenset(pat.scopes.split()), expires_at, issued_at)
     ttl = max(min(expires_at - int(now.timestamp()), VERDICT_TTL), 1)
     async with rt.redis.pipeline(transaction=False) as pipe:
-        pipe.set(_VERDICT + hashed, verdict.dump(), nx=True, ex=ttl)
-        pipe.set(_USED + hashed, "1", nx=True, ex=USED_EVERY)
+        pipe.set(_verdict_key(hashed), verdict.dump(), nx=True, ex=ttl)
+        pipe.set(_used_key(hashed), "1", nx=True, ex=USED_EVERY)
         stored, first_use = await pipe.execute()
     if not stored:
         # Someone wrote first: perhaps a revocation's tombstone. Trust Redis.
-        again = await rt.redis.get(_VERDICT + hashed)
+        again = await rt.redis.get(_verdict_key(hashed))
         if again != verdict.dump():
             return None, False
     return verdict, bool(first_use)

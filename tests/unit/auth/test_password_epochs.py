@@ -14,7 +14,8 @@ import pytest
 from redis.asyncio import Redis
 
 from service.auth.password_epochs import PasswordEpoch, bump_epoch, epoch_key, read_epoch
-from service.auth.sessions import ClientInfo, start_session, user_sessions_key
+from service.auth.session_keys import index_key
+from service.auth.sessions import ClientInfo, start_session
 from service.auth.tokens.jwts import new_id
 from service.errors import Unauthorized
 from service.users.keys import Account, new_account_key
@@ -39,9 +40,9 @@ def test_a_login_that_checked_the_old_password_opens_no_session(private_redis: R
             await bump_epoch(redis, "alice")  # the password changes meanwhile
             with pytest.raises(Unauthorized):
                 await _start(redis, epoch)
-            assert await redis.zcard(user_sessions_key(ACCOUNT)) == 0
+            assert await redis.zcard(index_key(ACCOUNT)) == 0
             await _start(redis, await read_epoch(redis, "ALICE"))  # a login after the change
-            assert await redis.zcard(user_sessions_key(ACCOUNT)) == 1
+            assert await redis.zcard(index_key(ACCOUNT)) == 1
         finally:
             await redis.aclose()
 

@@ -131,8 +131,9 @@ FLOWS = [
 def _sweep(store: RedisServer, settings: Settings) -> set[str]:
     """Every key has a TTL within the lifetime of what it protects; the kinds of key seen."""
     bounds = {
-        "auth:session:": settings.refresh_token_ttl,
-        "auth:user:": settings.refresh_token_ttl,
+        "auth:s:": settings.refresh_token_ttl,
+        "auth:i:": settings.refresh_token_ttl,
+        "auth:ua:": settings.refresh_token_ttl,
         "auth:cookie:": settings.refresh_token_ttl,
         "auth:limit:": settings.login_window,
         "auth:password-epoch:": EPOCH_TTL,
@@ -159,8 +160,9 @@ def test_no_key_is_ever_left_without_a_ttl(
         seen |= _sweep(private_redis, isolated_server.settings)
     # The sweep looked at every kind of key the service writes.
     assert seen == {
-        "auth:session:",
-        "auth:user:",
+        "auth:s:",
+        "auth:i:",
+        "auth:ua:",
         "auth:cookie:",
         "auth:limit:",
         "auth:password-epoch:",
@@ -236,3 +238,25 @@ def test_with_redis_down_every_auth_endpoint_answers_503(
         response = isolated.request(method, path, **options)
         assert response.status_code == 503, (method, path, response.text)
         assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_session_records_and_indexes_stay_compact_listpacks(
+    isolated: httpx.Client, private_redis: RedisServer
+) -> None:
+    # The longest user agent kept, and a refresh: the record's fields stay
+    # short, so Redis keeps it a listpack (a hashtable costs several times more).
+    agent = {"User-Agent": "a" * 300}
+    account = register(isolated)
+    body = {"username": account.username, "password": account.password}
+    pair = isolated.post("/api/v1/auth/login", json=body, headers=agent).json()
+    assert (
+        isolated.post(REFRESH, json={"refresh_token": pair["refresh_token"]}, headers=agent).status_code
+        == 200
+    )
+    cookie_login(isolated, account)
+    sessions = isolated.get("/api/v1/auth/sessions", headers=bearer(pair["access_token"])).json()
+    assert {s["user_agent"] for s in sessions} == {"a" * 256, f"python-httpx/{httpx.__version__}"}
+    store = private_redis.client()
+    records, indexes = list(store.scan_iter("auth:s:*")), list(store.scan_iter("auth:i:*"))
+    assert len(records) == 2 and len(indexes) == 1
+    assert {store.object("encoding", key) for key in records + indexes} == {"listpack"}

@@ -1,4 +1,4 @@
-"""The mail queue itself: Redis down at enqueue time, periodic jobs, a Sentinel failover."""
+"""The mail queue itself: Redis down at enqueue time, periodic jobs, a Sentinel failover, a Redis Cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.redis_cluster import RedisCluster6
 from service.errors import DependencyDown
 from service.mail import MailBroker, MailSettings, build_broker, enqueue_mail
 from service.mail.messages import Sender, password_changed_notice
@@ -115,5 +116,24 @@ def test_through_sentinel_and_across_a_failover(
     wait_until(lambda: sentinel_cluster.master_port() != old_master, timeout=30)
     # Until the sentinel vouches for the promoted replica, queueing is a 503; then it works again.
     wait_until(lambda: queued(sentinel_cluster.url, "after@example.com"), timeout=30)
+    received = sink.wait_for(2, timeout=30)
+    assert [mail.recipients for mail in received] == [["before@example.com"], ["after@example.com"]]
+
+
+@pytest.mark.slow
+def test_on_a_redis_cluster_and_across_a_master_s_failover(
+    fresh_redis_cluster: RedisCluster6, sink: SmtpSink, worker_on: Callable[[str, int], MailWorker]
+) -> None:
+    cluster = fresh_redis_cluster
+    worker_on(cluster.url, sink.port)
+    asyncio.run(enqueue(cluster.url, "before@example.com"))
+    sink.wait_for(1)
+    # The stream and the delayed set share the queue's tag: one master holds both.
+    queue_master = cluster.master_for_key("{mail}:stream")
+    assert cluster.master_for_key("{mail}:delayed") == queue_master
+    cluster.kill_master(queue_master)
+    cluster.wait_failover(queue_master)
+    # Until the client finds the promoted replica, queueing is a 503; then it works again.
+    wait_until(lambda: queued(cluster.url, "after@example.com"), timeout=30)
     received = sink.wait_for(2, timeout=30)
     assert [mail.recipients for mail in received] == [["before@example.com"], ["after@example.com"]]

@@ -20,6 +20,8 @@ import httpx
 import jwt
 import redis
 
+from service.auth.session_keys import index_key
+from service.users.keys import Account as Owner
 from tests.factories import Account, log_in, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer, migrate
@@ -146,5 +148,4 @@ def test_the_account_key_is_never_shown(client: httpx.Client, server: LiveServer
     assert not [text for text in shown if key in text or "account_key" in text]
     # Redis names the session's owner by id and key, so a reused id never matches it.
     store = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert store.zcard(f"auth:user:{account.id}:{key}:sessions") == 2
-    assert store.exists(f"auth:user:{account.id}:sessions") == 0
+    assert store.zcard(index_key(Owner(account.id, key))) == 2

@@ -1,0 +1,129 @@
+"""The service's own Redis keys and calls on a real six-node Redis Cluster (3 masters, 3 replicas).
+
+Each multi-key step must stay in one slot, and the steps split across slots
+must stay correct when requests race; the API suites run on the cluster too
+(``pytest --redis-cluster``), this file checks the pieces directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from redis.crc import key_slot
+
+from config.setting_errors import SettingsError
+from scripts.redis_cluster import RedisCluster6
+from service.auth import limits
+from service.auth.email import mail_tokens
+from service.auth.tokens import personal
+from service.errors import BadRequest, DependencyDown
+from service.redis import ServiceRedis, create_redis, ping, wait_for_replicas
+from service.users.keys import Account, new_account_key
+from tests.conftest import base_settings
+
+
+def _run(cluster: RedisCluster6, scenario: Callable[[ServiceRedis], Awaitable[Any]], **overrides: Any) -> Any:
+    settings = base_settings("sqlite+aiosqlite:///:memory:", cluster.url, **overrides)
+
+    async def main() -> Any:
+        redis = create_redis(settings)
+        try:
+            return await scenario(redis)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(main())
+
+
+def test_the_account_and_address_counters_stop_racing_guesses_at_the_limit(
+    redis_cluster: RedisCluster6,
+) -> None:
+    account, address = f"auth:limit:account:{new_account_key()}", f"auth:limit:ip:{new_account_key()}"
+
+    async def scenario(redis: ServiceRedis) -> tuple[list[int], str | None, str | None]:
+        waits = await asyncio.gather(*(limits.take(redis, 60, {account: 3, address: 100}) for _ in range(12)))
+        return list(waits), await redis.get(account), await redis.get(address)
+
+    waits, account_count, address_count = _run(redis_cluster, scenario)
+    assert sorted(waits)[:3] == [0, 0, 0] and all(wait > 0 for wait in sorted(waits)[3:])
+    # A refused attempt counts nowhere: the address saw exactly the three that went through.
+    assert (account_count, address_count) == ("3", "3")
+
+
+def test_a_refund_never_takes_a_counter_below_zero(redis_cluster: RedisCluster6) -> None:
+    key = f"auth:limit:ip:{new_account_key()}"
+
+    async def scenario(redis: ServiceRedis) -> str | None:
+        await limits.take(redis, 60, {key: 5})
+        await asyncio.gather(*(limits.refund(redis, [key]) for _ in range(4)))
+        return await redis.get(key)
+
+    assert _run(redis_cluster, scenario) == "0"
+
+
+def test_of_racing_mail_tokens_only_the_newest_works(redis_cluster: RedisCluster6) -> None:
+    account = Account(41, new_account_key())
+
+    async def scenario(redis: ServiceRedis) -> tuple[list[bool], bool]:
+        async def issue() -> str:
+            return await mail_tokens.issue(redis, "verify", account, address="a@example.com", ttl=60)
+
+        tokens = await asyncio.gather(*(issue() for _ in range(8)))
+        alive = []
+        for token in tokens:
+            try:
+                await mail_tokens.peek(redis, "verify", token)
+                alive.append(True)
+            except BadRequest:
+                alive.append(False)
+        newest = await issue()
+        spent = await mail_tokens.spend(redis, "verify", newest)
+        return alive, spent.account == account
+
+    alive, spent_ok = _run(redis_cluster, scenario)
+    assert alive.count(True) == 1 and spent_ok
+
+
+def test_a_personal_tokens_check_keys_share_one_slot() -> None:
+    hashed = personal.digest("pat_" + "A" * 43)
+    assert key_slot(personal._verdict_key(hashed).encode()) == key_slot(personal._used_key(hashed).encode())
+
+
+def test_a_revocation_waits_for_the_replica_of_the_master_it_wrote_to(redis_cluster: RedisCluster6) -> None:
+    async def scenario(redis: ServiceRedis) -> bool:
+        await redis.set("{probe}one", "x")
+        await wait_for_replicas(redis, "{probe}one")
+        await wait_for_replicas(redis)  # every master: each has its replica
+        return await ping(redis)
+
+    assert _run(redis_cluster, scenario, redis_replica_acks=1)
+
+
+def test_a_revocation_no_replica_can_confirm_is_a_503(redis_cluster: RedisCluster6) -> None:
+    async def scenario(redis: ServiceRedis) -> None:
+        await wait_for_replicas(redis, "{probe}two")
+
+    with pytest.raises(DependencyDown):
+        _run(redis_cluster, scenario, redis_replica_acks=2, redis_replica_timeout=0.2)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis+cluster://", "redis+cluster://host:port", "redis+cluster://127.0.0.1:7000/3"]
+)
+def test_a_malformed_cluster_url_is_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="REDIS_URL"):
+        base_settings("sqlite+aiosqlite:///:memory:", url)
+
+
+def test_the_mail_queue_may_have_a_redis_of_its_own_and_a_malformed_one_is_refused(
+    redis_cluster: RedisCluster6,
+) -> None:
+    own = base_settings(
+        "sqlite+aiosqlite:///:memory:", redis_cluster.url, mail_queue_redis_url="redis://q:6379/0"
+    )
+    assert own.mail_queue_redis_url == "redis://q:6379/0"
+    with pytest.raises(SettingsError, match="MAIL_QUEUE_REDIS_URL"):
+        base_settings("sqlite+aiosqlite:///:memory:", redis_cluster.url, mail_queue_redis_url="http://q")
