@@ -147,7 +147,7 @@ async def start_session(
         await _end(redis, account, excess)
         # The oldest sessions were ended to make room: a revocation like any
         # other, which a failover must not undo.
-        await wait_for_replicas(redis)
+        await wait_for_replicas(redis, index_key(account))
 
 
 async def touch_session(redis: Redis, caller: Principal, *, seen_every: float) -> bool:
@@ -195,7 +195,7 @@ async def rotate_refresh(
         await _delete_cookie_records(redis, [key for key in cookie_record if key])
     if outcome in (Rotation.ROTATED, Rotation.REUSED):
         # A spent token, or a session ended for reuse, must stay so after a failover.
-        await wait_for_replicas(redis)
+        await wait_for_replicas(redis, index_key(account))
     return outcome, int(issued_at)
 
 
@@ -209,7 +209,7 @@ async def end_session(redis: Redis, *, account: Account, session_id: str) -> boo
     """Revoke every token of one of ``account``'s sessions, on every instance at once."""
     ended = await _end(redis, account, [short_id(session_id)]) == 1
     # Acknowledged only once replicas hold it: a failover must not resurrect it.
-    await wait_for_replicas(redis)
+    await wait_for_replicas(redis, index_key(account))
     return ended
 
 
@@ -222,7 +222,7 @@ async def end_sessions(redis: Redis, *, account: Account, keep: str = "") -> int
     members = cast(list[str], await redis.zrange(index_key(account), 0, -1))
     kept = short_id(keep) if keep else ""
     ended = await _end(redis, account, [member for member in members if member != kept])
-    await wait_for_replicas(redis)
+    await wait_for_replicas(redis, index_key(account))
     return ended
 
 

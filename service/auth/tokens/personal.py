@@ -174,7 +174,7 @@ async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: date
 
 def verdict_key(token: str) -> str | None:
     """The Redis key of a well-formed token's cached verdict, for a pipeline; None if malformed."""
-    return _VERDICT + digest(token) if _SHAPE.match(token) else None
+    return _verdict_key(digest(token)) if _SHAPE.match(token) else None
 
 
 async def settle_verdict(rt: Runtime, token: str, cached: str | None) -> Verdict | None:
