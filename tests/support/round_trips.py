@@ -31,9 +31,21 @@ class RoundTripCounter:
         self._server = asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        # Relayed connections are ended and their sockets closed here: a loop
+        # stopped with them pending leaves unclosed streams for a later test's
+        # garbage collection to report.
+        self._server.close()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.sleep(0.05)  # the transports' close callbacks
 
     async def _listen(self) -> asyncio.Server:
         return await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
