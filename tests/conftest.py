@@ -49,6 +49,23 @@ def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture
+def single_node_redis_url(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """``redis_url``, or with --redis-cluster a private single node.
+
+    For tests that put a relay in front of Redis: a cluster client follows the
+    node addresses CLUSTER SLOTS gives, past any relay.
+    """
+    if not request.config.getoption("--redis-cluster"):
+        yield redis_url
+        return
+    directory = tmp_path / "single-node-redis"
+    directory.mkdir()
+    server = RedisServer(directory)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A freshly migrated SQLite file for one test."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"

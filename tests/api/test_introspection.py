@@ -169,10 +169,10 @@ def test_redis_down_is_503_never_active(
 
 @pytest.fixture
 def counted(
-    make_server: Callable[..., LiveServer], redis_url: str
+    make_server: Callable[..., LiveServer], single_node_redis_url: str
 ) -> Iterator[tuple[httpx.Client, RoundTripCounter]]:
     """A server whose Redis traffic passes through a round-trip counter."""
-    counter = RoundTripCounter(redis_url)
+    counter = RoundTripCounter(single_node_redis_url)
     server = make_server(introspection_clients=CLIENTS, redis_url=counter.url)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         yield http, counter

@@ -241,9 +241,9 @@ def test_any_id_a_path_can_carry_is_a_plain_404(client: httpx.Client, token_id: 
 
 
 def test_a_request_with_a_token_costs_one_redis_round_trip(
-    make_server: Callable[..., LiveServer], redis_url: str
+    make_server: Callable[..., LiveServer], single_node_redis_url: str
 ) -> None:
-    counter = RoundTripCounter(redis_url)
+    counter = RoundTripCounter(single_node_redis_url)
     try:
         server = make_server(redis_url=counter.url)
         with httpx.Client(base_url=server.url, timeout=30) as client:
