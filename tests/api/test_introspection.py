@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -202,6 +203,40 @@ def test_a_wrong_secret_costs_no_token_check(counted: tuple[httpx.Client, RoundT
     introspect(client, account.access_token, auth=("notes-rs", "wrong"))
     before = counter.count
     assert introspect(client, account.access_token, auth=("notes-rs", "wrong")).status_code == 401
-    # The failure counted on the client's two counters, sent at once (each its own
-    # Redis Cluster slot), and nothing else: no token check.
-    assert counter.count - before == 2
+    # The limiter's read, the same round trip a right secret makes, then the
+    # failure counted on the client's two counters, sent at once (each its own
+    # Redis Cluster slot), and nothing else: no answer is settled for the token.
+    assert counter.count - before == 3
+
+
+def test_once_limited_a_right_and_a_wrong_secret_look_the_same(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    counter = RoundTripCounter(private_redis.url)
+    limits = {"login_max_per_account": 2, "login_max_per_ip": 100}
+    server = make_server(introspection_clients=CLIENTS, redis_url=counter.url, **limits)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            token = logged_in_user(client).access_token
+            for guess in ("guess-1", "guess-2"):
+                assert introspect(client, token, auth=("notes-rs", guess)).status_code == 401
+            answers = []
+            for auth in (GOOD, ("notes-rs", "guess-3"), GOOD, ("notes-rs", "guess-4")):
+                before = counter.count
+                response = introspect(client, token, auth=auth)
+                answers.append((response, counter.count - before))
+    finally:
+        counter.close()
+    assert [trips for _, trips in answers] == [1, 1, 1, 1]
+    assert all(response.status_code == 429 for response, _ in answers)
+    assert all(response.headers["Content-Type"] == "application/problem+json" for response, _ in answers)
+    # What may differ: the request id, the date, and the wait, which may tick between two calls.
+    bodies = [{**response.json(), "request_id": "", "detail": ""} for response, _ in answers]
+    assert all(body == bodies[0] for body in bodies), bodies
+    details = [re.sub(r"\d+", "N", response.json()["detail"]) for response, _ in answers]
+    assert all(detail == details[0] for detail in details), details
+    varying = {"date", "x-request-id", "retry-after"}
+    headers = [{k: v for k, v in response.headers.items() if k not in varying} for response, _ in answers]
+    assert all(header == headers[0] for header in headers), headers
+    waits = [int(response.headers["Retry-After"]) for response, _ in answers]
+    assert max(waits) - min(waits) <= 1

@@ -4,9 +4,12 @@ Answered from the same Redis state as the service's own checks, so a logout
 or a revoked personal token is ``active: false`` at once on every instance.
 Callers authenticate with HTTP Basic credentials from INTROSPECTION_CLIENTS,
 compared in constant time in the process; a wrong secret is counted against
-the login limits like a password. With the right secret, the limiter's read
-(is this client blocked?) and the token's check share one Redis round trip:
-a pipeline of plain reads, which a cluster client splits per node.
+the login limits like a password. The limiter's read (is this client
+blocked?) and the token's check share one Redis round trip, a pipeline of
+plain reads which a cluster client splits per node, and it is the same read
+whether the secret is right or wrong: a limited client gets the same 429 after
+the same work either way, so the answer's timing does not tell it which of its
+guesses was right.
 """
 
 from __future__ import annotations
@@ -64,12 +67,10 @@ async def introspect(rt: Runtime, authorization: str, client: ClientInfo, token:
     client_id, matched = _check_client(rt, authorization)
     # Per client and address: guesses from elsewhere must not lock the real client out.
     limit_name = f"introspection-client:{client_id}@{client.ip}"
-    if not matched:
-        await limits.count_attempt(rt.redis, rt.settings, username=limit_name, ip=client.ip)
-        raise ClientUnauthorized("The introspection client's credentials are wrong.")
     counters = [limits.username_counter_key(limit_name), limits.address_counter_key(client.ip)]
-    claims = None if personal_tokens.is_personal_token(token) else _claims(rt, token)
+    # Nothing below branches on ``matched`` until the limiter has answered.
     pat_key = personal_tokens.verdict_key(token) if personal_tokens.is_personal_token(token) else None
+    claims = None if pat_key is not None else _claims(rt, token)
     async with rt.redis.pipeline(transaction=False) as pipe:
         for key in counters:
             pipe.get(key)
@@ -77,6 +78,9 @@ async def introspect(rt: Runtime, authorization: str, client: ClientInfo, token:
         _queue_token_read(pipe, claims, pat_key)
         found = await pipe.execute()
     _refuse_if_limited(rt, found[: 2 * len(counters)])
+    if not matched:
+        await limits.count_attempt(rt.redis, rt.settings, username=limit_name, ip=client.ip)
+        raise ClientUnauthorized("The introspection client's credentials are wrong.")
     token_read = found[2 * len(counters) :]
     if pat_key is not None:
         return await _personal_answer(rt, token, token_read[0])
