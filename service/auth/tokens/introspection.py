@@ -86,15 +86,10 @@ async def introspect(rt: Runtime, authorization: str, client: ClientInfo, token:
         return await _personal_answer(rt, token, token_read[0])
     if claims is None or not is_live(claims, token_read[0]):
         return INACTIVE
-    return {
-        "active": True,
-        "sub": str(claims.account.user_id),
-        "exp": claims.expires_at,
-        "iat": claims.issued_at,
-        "jti": claims.token_id,
-        "sid": claims.session_id,
-        "typ": claims.token_type,
-    }
+    answer = _active(
+        claims.account.user_id, claims.expires_at, claims.issued_at, claims.token_id, claims.token_type
+    )
+    return {**answer, "sid": claims.session_id}
 
 
 def _check_client(rt: Runtime, authorization: str) -> tuple[str, bool]:
@@ -134,14 +129,21 @@ async def _personal_answer(rt: Runtime, token: str, cached: str | None) -> dict[
     verdict = await personal_tokens.settle_verdict(rt, token, cached)
     if verdict is None:
         return INACTIVE
+    answer = _active(
+        verdict.account.user_id, verdict.expires_at, verdict.issued_at, str(verdict.token_id), "personal"
+    )
+    return {**answer, "scope": " ".join(sorted(verdict.scopes))}
+
+
+def _active(user_id: int, expires_at: int, issued_at: int, token_id: str, token_type: str) -> dict[str, Any]:
+    """The members of RFC 7662's answer that every live token has."""
     return {
         "active": True,
-        "sub": str(verdict.account.user_id),
-        "exp": verdict.expires_at,
-        "iat": verdict.issued_at,
-        "jti": str(verdict.token_id),
-        "typ": "personal",
-        "scope": " ".join(sorted(verdict.scopes)),
+        "sub": str(user_id),
+        "exp": expires_at,
+        "iat": issued_at,
+        "jti": token_id,
+        "typ": token_type,
     }
 
 
