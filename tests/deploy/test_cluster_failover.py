@@ -18,8 +18,8 @@ import pytest
 from scripts.redis_cluster import RedisCluster6
 from service.auth.session_keys import index_key
 from service.users.keys import Account as RedisAccount
-from tests.deploy.test_sentinel import LOGOUT, ME, Traffic
 from tests.factories import Account, logged_in_user
+from tests.support.failover import LOGOUT, ME, Traffic, logs_out
 from tests.support.live import LiveServer
 from tests.support.processes import free_port, wait_until
 
@@ -43,14 +43,6 @@ def _session_master(cluster: RedisCluster6, account: Account) -> int:
     payload = account.access_token.split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return cluster.master_for_key(index_key(RedisAccount(int(claims["sub"]), claims["ak"])))
-
-
-def _logs_out(client: httpx.Client) -> bool:
-    account = logged_in_user(client)
-    if client.post(LOGOUT, headers=account.auth).status_code != 204:
-        return False
-    assert client.get(ME, headers=account.auth).status_code == 401
-    return True
 
 
 @pytest.mark.slow
@@ -78,7 +70,7 @@ def test_a_killed_master_loses_no_acknowledged_logout_and_the_service_recovers(
             )
             cluster.restart(victim)  # the old master's machine comes back, as a replica now
             cluster.wait_healthy()
-            wait_until(lambda: _logs_out(client), timeout=60)
+            wait_until(lambda: logs_out(client), timeout=60)
         finally:
             traffic.stop()
         assert traffic.errors == []

@@ -7,20 +7,16 @@ the replica that the sentinel promotes.
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from collections.abc import Callable
 
 import httpx
 import pytest
 
 from tests.factories import Account, logged_in_user
+from tests.support.failover import LOGOUT, ME, Traffic, logs_out
 from tests.support.live import LiveServer
 from tests.support.processes import wait_until
 from tests.support.sentinel import SentinelCluster
-
-ME = "/api/v1/users/me"
-LOGOUT = "/api/v1/auth/logout"
 
 
 @pytest.fixture
@@ -35,50 +31,8 @@ def service(make_server: Callable[..., LiveServer], sentinel_cluster: SentinelCl
     )
 
 
-class Traffic:
-    """Requests in a loop on another thread: revoked tokens must never pass."""
-
-    def __init__(self, url: str, revoked: list[Account], live: list[Account]) -> None:
-        self.url, self.revoked, self.live = url, revoked, live
-        self.accepted_revoked: list[int] = []
-        self.statuses: Counter[int] = Counter()
-        self.errors: list[BaseException] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._requests()
-        except BaseException as error:  # reported by the test, not lost with the thread
-            self.errors.append(error)
-
-    def _requests(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            while not self._stop.is_set():
-                for account in self.revoked:
-                    status = client.get(ME, headers=account.auth).status_code
-                    self.statuses[status] += 1
-                    if status == 200:
-                        self.accepted_revoked.append(account.id)
-                for account in self.live:
-                    self.statuses[client.get(ME, headers=account.auth).status_code] += 1
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(60)
-
-
 def _answers(client: httpx.Client, account: Account) -> bool:
     return client.get(ME, headers=account.auth).status_code == 200
-
-
-def _logs_out(client: httpx.Client) -> bool:
-    account = logged_in_user(client)
-    if client.post(LOGOUT, headers=account.auth).status_code != 204:
-        return False
-    assert client.get(ME, headers=account.auth).status_code == 401
-    return True
 
 
 @pytest.mark.slow
@@ -109,7 +63,7 @@ def test_the_service_follows_a_failover_and_never_accepts_a_revoked_token(
             # The old machine comes back as a replica of the new master, and
             # logouts are acknowledged again.
             sentinel_cluster.restart_old_master_as_replica()
-            wait_until(lambda: _logs_out(client), timeout=60)
+            wait_until(lambda: logs_out(client), timeout=60)
         finally:
             traffic.stop()
         assert traffic.errors == []
