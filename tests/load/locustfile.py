@@ -90,33 +90,42 @@ class _Account(HttpUser):
         self.username = _new_username()
         self.note_ids: list[str] = []
         self.headers = {}
-        with self.client.post(
+        self.expect(
+            "POST",
             f"{API}/auth/register",
+            201,
+            lambda data: data.get("username") == self.username,
             json={"username": self.username, "password": PASSWORD},
             name=f"{API}/auth/register",
-            catch_response=True,
-        ) as response:
-            _check(response, 201, lambda data: data.get("username") == self.username)
+        )
         self.log_in()
 
     def log_in(self) -> None:
         raise NotImplementedError
+
+    def expect(
+        self, method: str, url: str, status: int, body: Callable[[Any], bool] | None = None, **request: Any
+    ) -> Any:
+        """One request, failed unless its status and body are right; the body's JSON if they are."""
+        with self.client.request(method, url, catch_response=True, **request) as response:
+            return _check(response, status, body)
 
     def unsafe_headers(self) -> dict[str, str]:
         """Headers for POST, PATCH and DELETE."""
         return self.headers
 
     def read_me(self) -> None:
-        with self.client.get(
-            f"{API}/users/me", headers=self.headers, name=f"{API}/users/me", catch_response=True
-        ) as response:
-            _check(response, 200, lambda data: data.get("username") == self.username and "id" in data)
+        self.expect(
+            "GET",
+            f"{API}/users/me",
+            200,
+            lambda data: data.get("username") == self.username and "id" in data,
+            headers=self.headers,
+            name=f"{API}/users/me",
+        )
 
     def list_notes(self) -> None:
-        with self.client.get(
-            f"{API}/notes?limit=20", headers=self.headers, name=f"{API}/notes", catch_response=True
-        ) as response:
-            _check(response, 200, _is_page)
+        self.expect("GET", f"{API}/notes?limit=20", 200, _is_page, headers=self.headers, name=f"{API}/notes")
 
     def create_note(self) -> None:
         title = f"note {uuid.uuid4().hex[:8]}"
@@ -141,13 +150,14 @@ class ApiClient(_Account):
     wait_time = between(0.2, 1.0)
 
     def log_in(self) -> None:
-        with self.client.post(
+        data = self.expect(
+            "POST",
             f"{API}/auth/login",
+            200,
+            lambda data: {"access_token", "refresh_token"} <= data.keys(),
             json={"username": self.username, "password": PASSWORD},
             name=f"{API}/auth/login",
-            catch_response=True,
-        ) as response:
-            data = _check(response, 200, lambda data: {"access_token", "refresh_token"} <= data.keys())
+        )
         if data is None:
             self.headers = {}
             return
@@ -166,13 +176,14 @@ class ApiClient(_Account):
             self.log_in()
         elif time.monotonic() > self.refresh_at:
             spent = self.refresh
-            with self.client.post(
+            data = self.expect(
+                "POST",
                 f"{API}/auth/refresh",
+                200,
+                lambda data: data.get("refresh_token") not in (None, spent),
                 json={"refresh_token": self.refresh},
                 name=f"{API}/auth/refresh",
-                catch_response=True,
-            ) as response:
-                data = _check(response, 200, lambda data: data.get("refresh_token") not in (None, spent))
+            )
             if data is None:
                 self.log_in()
             else:
@@ -199,10 +210,14 @@ class ApiClient(_Account):
             return
         self._fresh()
         note_id = self.note_ids[-1]
-        with self.client.get(
-            f"{API}/notes/{note_id}", headers=self.headers, name=f"{API}/notes/{{id}}", catch_response=True
-        ) as response:
-            _check(response, 200, lambda data: _is_note(data) and str(data["id"]) == note_id)
+        self.expect(
+            "GET",
+            f"{API}/notes/{note_id}",
+            200,
+            lambda data: _is_note(data) and str(data["id"]) == note_id,
+            headers=self.headers,
+            name=f"{API}/notes/{{id}}",
+        )
 
     @task(1)
     def note_update(self) -> None:
@@ -210,14 +225,15 @@ class ApiClient(_Account):
             return
         self._fresh()
         title = f"renamed {uuid.uuid4().hex[:8]}"
-        with self.client.patch(
+        self.expect(
+            "PATCH",
             f"{API}/notes/{self.note_ids[0]}",
+            200,
+            lambda data: _is_note(data) and data["title"] == title,
             json={"title": title},
             headers=self.headers,
             name=f"{API}/notes/{{id}}",
-            catch_response=True,
-        ) as response:
-            _check(response, 200, lambda data: _is_note(data) and data["title"] == title)
+        )
 
     @task(1)
     def note_delete(self) -> None:
@@ -225,24 +241,15 @@ class ApiClient(_Account):
             return
         self._fresh()
         note_id = self.note_ids.pop(0)
-        with self.client.delete(
-            f"{API}/notes/{note_id}", headers=self.headers, name=f"{API}/notes/{{id}}", catch_response=True
-        ) as response:
-            _check(response, 204)
+        self.expect("DELETE", f"{API}/notes/{note_id}", 204, headers=self.headers, name=f"{API}/notes/{{id}}")
 
     @task(1)
     def log_out_and_in(self) -> None:
         """Log out, check the old token is refused at once, log in again."""
         self._fresh()
         old = self.headers
-        with self.client.post(
-            f"{API}/auth/logout", headers=old, name=f"{API}/auth/logout", catch_response=True
-        ) as response:
-            _check(response, 204)
-        with self.client.get(
-            f"{API}/users/me", headers=old, name=f"{API}/users/me [revoked token]", catch_response=True
-        ) as response:
-            _check(response, 401)
+        self.expect("POST", f"{API}/auth/logout", 204, headers=old, name=f"{API}/auth/logout")
+        self.expect("GET", f"{API}/users/me", 401, headers=old, name=f"{API}/users/me [revoked token]")
         self.log_in()
 
 
@@ -265,25 +272,27 @@ class TwoStepClient(ApiClient):
     def on_start(self) -> None:
         self.secret, self.last_step = "", -1
         super().on_start()  # registers and logs in with the password alone (the factor is off)
-        with self.client.post(
+        data = self.expect(
+            "POST",
             f"{API}/auth/mfa/totp",
+            200,
+            lambda data: {"secret", "otpauth_uri"} <= data.keys(),
             json={"current_password": PASSWORD},
             headers=self.headers,
             name=f"{API}/auth/mfa/totp",
-            catch_response=True,
-        ) as response:
-            data = _check(response, 200, lambda data: {"secret", "otpauth_uri"} <= data.keys())
+        )
         if data is None:
             return
         self.secret = data["secret"]
-        with self.client.post(
+        confirmed = self.expect(
+            "POST",
             f"{API}/auth/mfa/totp/confirm",
+            200,
+            lambda data: len(data.get("recovery_codes", ())) == 10,
             json={"code": self._code()},
             headers=self.headers,
             name=f"{API}/auth/mfa/totp/confirm",
-            catch_response=True,
-        ) as response:
-            confirmed = _check(response, 200, lambda data: len(data.get("recovery_codes", ())) == 10)
+        )
         if confirmed is None:
             self.secret = ""  # still off: log in with the password alone
 
@@ -295,25 +304,27 @@ class TwoStepClient(ApiClient):
         if not self.secret:
             super().log_in()
             return
-        with self.client.post(
+        challenge = self.expect(
+            "POST",
             f"{API}/auth/login",
+            202,
+            lambda data: data.get("mfa_required") is True,
             json={"username": self.username, "password": PASSWORD},
             name=f"{API}/auth/login [second factor on]",
-            catch_response=True,
-        ) as response:
-            challenge = _check(response, 202, lambda data: data.get("mfa_required") is True)
+        )
         while int(time.time()) // 30 <= self.last_step:  # this step's code was used: wait for the next
             time.sleep(1)
         self.headers = {}
         if challenge is None:
             return
-        with self.client.post(
+        data = self.expect(
+            "POST",
             f"{API}/auth/login/mfa",
+            200,
+            lambda data: {"access_token", "refresh_token"} <= data.keys(),
             json={"mfa_token": challenge["mfa_token"], "code": self._code()},
             name=f"{API}/auth/login/mfa",
-            catch_response=True,
-        ) as response:
-            data = _check(response, 200, lambda data: {"access_token", "refresh_token"} <= data.keys())
+        )
         if data is not None:
             self._take(data)
 
@@ -376,28 +387,22 @@ class Browser(_Account):
         """A forged cross-site POST: the cookie alone must not be enough."""
         if not self._ready():
             return
-        with self.client.post(
+        self.expect(
+            "POST",
             f"{API}/notes",
+            403,
             json={"title": "forged", "body": ""},
             headers=self.headers,
             name=f"{API}/notes [no CSRF token]",
-            catch_response=True,
-        ) as response:
-            _check(response, 403)
+        )
 
     @task(1)
     def log_out_and_in(self) -> None:
         if not self._ready():
             return
-        with self.client.delete(
-            f"{API}/session", headers=self.unsafe_headers(), name=f"{API}/session", catch_response=True
-        ) as response:
-            _check(response, 204)
+        self.expect("DELETE", f"{API}/session", 204, headers=self.unsafe_headers(), name=f"{API}/session")
         ended = f"{API}/users/me [ended session]"
-        with self.client.get(
-            f"{API}/users/me", headers=self.headers, name=ended, catch_response=True
-        ) as response:
-            _check(response, 401)
+        self.expect("GET", f"{API}/users/me", 401, headers=self.headers, name=ended)
         self.log_in()
 
 
@@ -410,13 +415,14 @@ class MachineClient(_Account):
     session: dict[str, str]
 
     def log_in(self) -> None:
-        with self.client.post(
+        pair = self.expect(
+            "POST",
             f"{API}/auth/login",
+            200,
+            lambda data: "access_token" in data,
             json={"username": self.username, "password": PASSWORD},
             name=f"{API}/auth/login",
-            catch_response=True,
-        ) as response:
-            pair = _check(response, 200, lambda data: "access_token" in data)
+        )
         if pair is None:
             self.headers = {}
             return
@@ -425,14 +431,15 @@ class MachineClient(_Account):
             "scopes": ["profile:read", "notes:read", "notes:write"],
             "current_password": PASSWORD,
         }
-        with self.client.post(
+        data = self.expect(
+            "POST",
             f"{API}/auth/tokens",
+            201,
+            lambda data: str(data.get("token", "")).startswith("pat_"),
             json=body,
             headers={"Authorization": f"Bearer {pair['access_token']}"},
             name=f"{API}/auth/tokens",
-            catch_response=True,
-        ) as response:
-            data = _check(response, 201, lambda data: str(data.get("token", "")).startswith("pat_"))
+        )
         self.headers = {"Authorization": f"Bearer {data['token']}"} if data else {}
         self.token_id = data["id"] if data else None
         self.session = {"Authorization": f"Bearer {pair['access_token']}"}
@@ -443,14 +450,15 @@ class MachineClient(_Account):
             return
         client_id, _, secret = INTROSPECTION_CLIENT.partition(":")
         token = headers["Authorization"].removeprefix("Bearer ")
-        with self.client.post(
+        self.expect(
+            "POST",
             f"{API}/auth/introspect",
+            200,
+            lambda data: data.get("active") is active,
             data={"token": token},
             auth=(client_id, secret),
             name=name,
-            catch_response=True,
-        ) as response:
-            _check(response, 200, lambda data: data.get("active") is active)
+        )
 
     @task(6)
     def me(self) -> None:
@@ -479,17 +487,14 @@ class MachineClient(_Account):
         self.log_in()
         if not self.headers or not old_headers or old_id is None:
             return
-        with self.client.delete(
+        self.expect(
+            "DELETE",
             f"{API}/auth/tokens/{old_id}",
+            204,
             headers=self.session,
             name=f"{API}/auth/tokens/{{id}}",
-            catch_response=True,
-        ) as response:
-            _check(response, 204)
-        with self.client.get(
-            f"{API}/users/me", headers=old_headers, name=f"{API}/users/me [revoked PAT]", catch_response=True
-        ) as response:
-            _check(response, 401)
+        )
+        self.expect("GET", f"{API}/users/me", 401, headers=old_headers, name=f"{API}/users/me [revoked PAT]")
         self.introspect(old_headers, False, f"{API}/auth/introspect [revoked PAT]")
 
     @task(1)
@@ -497,13 +502,9 @@ class MachineClient(_Account):
         """A personal access token never manages sessions."""
         if not self.headers:
             return
-        with self.client.get(
-            f"{API}/auth/sessions",
-            headers=self.headers,
-            name=f"{API}/auth/sessions [PAT]",
-            catch_response=True,
-        ) as response:
-            _check(response, 403)
+        self.expect(
+            "GET", f"{API}/auth/sessions", 403, headers=self.headers, name=f"{API}/auth/sessions [PAT]"
+        )
 
 
 class ManyTabs(_Account):
@@ -514,13 +515,14 @@ class ManyTabs(_Account):
     tabs = 4
 
     def log_in(self) -> None:
-        with self.client.post(
+        data = self.expect(
+            "POST",
             f"{API}/auth/login",
+            200,
+            lambda data: "refresh_token" in data,
             json={"username": self.username, "password": PASSWORD},
             name=f"{API}/auth/login",
-            catch_response=True,
-        ) as response:
-            data = _check(response, 200, lambda data: "refresh_token" in data)
+        )
         self.refresh = data["refresh_token"] if data else ""
         self.headers = {"Authorization": f"Bearer {data['access_token']}"} if data else {}
 
@@ -534,13 +536,14 @@ class ManyTabs(_Account):
         spent = self.refresh
 
         def one_tab() -> Any:
-            with self.client.post(
+            return self.expect(
+                "POST",
                 f"{API}/auth/refresh",
+                200,
+                lambda data: data.get("refresh_token") not in (None, spent),
                 json={"refresh_token": spent},
                 name=f"{API}/auth/refresh [concurrent tabs]",
-                catch_response=True,
-            ) as response:
-                return _check(response, 200, lambda data: data.get("refresh_token") not in (None, spent))
+            )
 
         jobs = [gevent.spawn(one_tab) for _ in range(self.tabs)]
         gevent.joinall(jobs)
