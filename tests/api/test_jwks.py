@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import httpx
 import jwt
 import pytest
 
 from tests.factories import logged_in_user
+from tests.support.examples import example_verifier
 from tests.support.live import LiveServer
 
-ROOT = Path(__file__).resolve().parents[2]
 JWKS = "/.well-known/jwks.json"
-
-
-def example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verify_token", ROOT / "docs/examples/verify_token.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_jwks_lists_public_keys_with_a_cache_header(client: httpx.Client) -> None:
@@ -39,7 +27,7 @@ def test_the_jwks_lists_public_keys_with_a_cache_header(client: httpx.Client) ->
 def test_the_example_verifier_checks_live_tokens_with_only_the_jwks_url(
     client: httpx.Client, server: LiveServer
 ) -> None:
-    verify = example().verify
+    verify = example_verifier().verify
     keys = jwt.PyJWKClient(f"{server.url}{JWKS}")
     account = logged_in_user(client)
     pinned = {"issuer": server.settings.issuer, "audience": server.settings.token_audience}

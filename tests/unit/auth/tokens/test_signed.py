@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jwt
@@ -22,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.auth.tokens.key_rotation import generate_signing_key
 from service.auth.tokens.signed import DeterministicES256, TokenRejected, TokenSigner
 from service.auth.tokens.signing_keys import Algorithm, KeyRing, load_key_ring
+from tests.support.examples import example_verifier
 from tests.support.processes import ROOT
 
 ISSUER, AUDIENCE = "https://notes.example", "notes-api"
@@ -223,18 +222,10 @@ def jwks_server(signer: TokenSigner) -> Iterator[JwksServer]:
     server.http.server_close()
 
 
-def example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("verify_token", ROOT / "docs/examples/verify_token.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_resource_server_verifies_offline_with_the_jwks_url(
     signer: TokenSigner, jwks_server: JwksServer
 ) -> None:
-    verify = example().verify
+    verify = example_verifier().verify
     client = jwt.PyJWKClient(jwks_server.url)
     pinned = {"issuer": ISSUER, "audience": AUDIENCE, "algorithm": signer.ring.algorithm}
     token = signer.sign(claims())
@@ -254,7 +245,7 @@ def test_a_resource_server_refuses_a_key_no_longer_published(
     stranger = TokenSigner(ring_of(tmp_path / "stranger", signer.ring.algorithm)[1], ISSUER, AUDIENCE)
     client = jwt.PyJWKClient(jwks_server.url)
     with pytest.raises(jwt.PyJWKClientError):
-        example().verify(client, stranger.sign(claims()), issuer=ISSUER, audience=AUDIENCE)
+        example_verifier().verify(client, stranger.sign(claims()), issuer=ISSUER, audience=AUDIENCE)
 
 
 def test_the_example_runs_as_a_command(signer: TokenSigner, jwks_server: JwksServer) -> None:
