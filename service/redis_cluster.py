@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
@@ -29,6 +32,13 @@ from service.serving.queueing import take_turn
 # One per master, written only by fence_masters: a write is what WAIT measures from.
 FENCE_PREFIX = "service:replication-fence:"
 SLOTS = 16384
+
+# The client whose turn the running task holds. On MOVED or ASK redis-py
+# re-sends a pipeline's redirected commands one by one through
+# execute_command, inside the pipeline's execute: they must run in the turn
+# the pipeline holds, not wait for a second one, which never comes once every
+# turn is held by such a pipeline (a reshard or a failover under load).
+_holding: ContextVar[ServiceRedisCluster | None] = ContextVar("cluster_turn", default=None)
 
 
 def _cluster_down(error: RedisClusterException) -> BaseException:
@@ -58,6 +68,7 @@ class ServiceRedisCluster(RedisCluster):
     _turns: asyncio.Semaphore
 
     async def take_turn(self) -> None:
+        """Wait for a free turn (``REDIS_POOL_TIMEOUT`` at most); the caller releases it."""
         if self._initialize:
             # redis-py 8.1.0: commands racing the client's first initialisation
             # can meet a connection it closes under them (AttributeError on
@@ -71,14 +82,26 @@ class ServiceRedisCluster(RedisCluster):
         except builtins.TimeoutError:
             raise ConnectionError("No connection available.") from None
 
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold a turn for the block; within a turn this task already holds, take none."""
+        if _holding.get() is self:
+            yield
+            return
         await self.take_turn()
+        token = _holding.set(self)
         try:
-            return await super().execute_command(*args, **kwargs)
-        except RedisClusterException as error:
-            raise _cluster_down(error) from error
+            yield
         finally:
+            _holding.reset(token)
             self._turns.release()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.turn():
+            try:
+                return await super().execute_command(*args, **kwargs)
+            except RedisClusterException as error:
+                raise _cluster_down(error) from error
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if shard_hint:
@@ -90,14 +113,11 @@ class _ServicePipeline(ClusterPipeline):
     """A cluster pipeline that waits its turn like a command; an unreachable cluster is Redis down."""
 
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
-        client = cast(ServiceRedisCluster, self.cluster_client)
-        await client.take_turn()
-        try:
-            return await super().execute(raise_on_error, allow_redirections)
-        except RedisClusterException as error:
-            raise _cluster_down(error) from error
-        finally:
-            client._turns.release()
+        async with cast(ServiceRedisCluster, self.cluster_client).turn():
+            try:
+                return await super().execute(raise_on_error, allow_redirections)
+            except RedisClusterException as error:
+                raise _cluster_down(error) from error
 
 
 def cluster_client(settings: Settings) -> ServiceRedisCluster:
@@ -148,17 +168,16 @@ def _fence_key(client: RedisCluster, node: ClusterNode) -> str:
 
 async def _fence_node(client: ServiceRedisCluster, node: ClusterNode, wanted: int, timeout_ms: int) -> int:
     """INCR a fence key the node owns and WAIT, on one connection of that node: WAIT counts its own writes."""
-    await client.take_turn()
-    connection = node.acquire_connection()
-    try:
-        await connection.send_packed_command(
-            connection.pack_commands([("INCR", _fence_key(client, node)), ("WAIT", wanted, timeout_ms)])
-        )
-        await connection.read_response()
-        return int(await connection.read_response())
-    except BaseException:
-        await connection.disconnect()  # a reply may still be on its way: never hand this one out again
-        raise
-    finally:
-        node.release(connection)
-        client._turns.release()
+    async with client.turn():
+        connection = node.acquire_connection()
+        try:
+            await connection.send_packed_command(
+                connection.pack_commands([("INCR", _fence_key(client, node)), ("WAIT", wanted, timeout_ms)])
+            )
+            await connection.read_response()
+            return int(await connection.read_response())
+        except BaseException:
+            await connection.disconnect()  # a reply may still be on its way: never hand this one out again
+            raise
+        finally:
+            node.release(connection)

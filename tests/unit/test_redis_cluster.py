@@ -15,7 +15,7 @@ import pytest
 from redis.crc import key_slot
 
 from config.setting_errors import SettingsError
-from scripts.redis_cluster import RedisCluster6
+from scripts.redis_cluster import HOST, RedisCluster6
 from service.auth import limits
 from service.auth.email import mail_tokens
 from service.auth.tokens import personal
@@ -36,6 +36,38 @@ def _run(cluster: RedisCluster6, scenario: Callable[[ServiceRedis], Awaitable[An
             await redis.aclose()
 
     return asyncio.run(main())
+
+
+def _move_slot(cluster: RedisCluster6, key: str) -> None:
+    """Hand ``key``'s slot, with its keys, to another master, as ``redis-cli --cluster reshard`` does."""
+    slot = key_slot(key.encode())
+    source_port = cluster.master_for_key(key)
+    target_port = next(port for port in cluster.master_ports() if port != source_port)
+    source, target = cluster.node(source_port).client(), cluster.node(target_port).client()
+    source_id, target_id = source.execute_command("CLUSTER MYID"), target.execute_command("CLUSTER MYID")
+    target.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+    source.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+    keys = source.execute_command("CLUSTER GETKEYSINSLOT", slot, 1000)
+    source.execute_command("MIGRATE", HOST, target_port, "", 0, 5000, "KEYS", *keys)
+    for port in [target_port, *(port for port in cluster.master_ports() if port != target_port)]:
+        cluster.node(port).client().execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+
+
+def test_a_pipeline_whose_slot_moved_completes_in_its_own_turn(fresh_redis_cluster: RedisCluster6) -> None:
+    key = f"{{{new_account_key()}}}count"
+
+    async def scenario(redis: ServiceRedis) -> list[Any]:
+        await redis.set(key, "1")  # the client now maps the slot to its first master
+        await asyncio.to_thread(_move_slot, fresh_redis_cluster, key)
+        # The pipeline meets MOVED and redis-py re-sends its commands one by
+        # one: with a single turn, which the pipeline holds, a second would never come.
+        async with asyncio.timeout(5):
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.get(key)
+                return await pipe.execute()
+
+    assert _run(fresh_redis_cluster, scenario, redis_max_connections=1, redis_pool_timeout=60) == [2, "2"]
 
 
 def test_the_account_and_address_counters_stop_racing_guesses_at_the_limit(
