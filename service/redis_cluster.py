@@ -122,23 +122,42 @@ class _ServicePipeline(ClusterPipeline):
 
 def cluster_client(settings: Settings) -> ServiceRedisCluster:
     """A Redis Cluster client that asks the nodes in ``REDIS_URL`` for the slot map."""
-    target = parse_cluster_url(settings.redis_url)
+    return connect_cluster(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        socket_timeout=settings.redis_socket_timeout,
+        connect_timeout=settings.redis_socket_timeout,
+        pool_timeout=settings.redis_pool_timeout,
+    )
+
+
+def connect_cluster(
+    url: str,
+    *,
+    max_connections: int,
+    socket_timeout: float,
+    connect_timeout: float,
+    pool_timeout: float | None,
+    decode_responses: bool = True,
+) -> ServiceRedisCluster:
+    """A waiting cluster client for ``url`` (``redis+cluster://``): the service's, or the mail queue's."""
+    target = parse_cluster_url(url)
     client = ServiceRedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
         username=target.username,
         password=target.password,
-        max_connections=settings.redis_max_connections,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
         health_check_interval=30,
-        decode_responses=True,
+        decode_responses=decode_responses,
         # A few quick retries: each one that meets a dead master makes the
         # client refresh its slot map, which finds the promoted replica.
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
         retry_on_error=[ConnectionError, TimeoutError],
     )
-    client._turns = asyncio.Semaphore(settings.redis_max_connections)
-    client.pool_timeout = settings.redis_pool_timeout
+    client._turns = asyncio.Semaphore(max_connections)
+    client.pool_timeout = pool_timeout
     return client
 
 
