@@ -177,12 +177,14 @@ async def fence_masters(
 
 
 def _fence_key(client: RedisCluster, node: ClusterNode) -> str:
-    """A fence key in a slot that ``node`` serves (a few tries: a third of the slots are its)."""
-    for n in range(SLOTS * 4):
+    """A fence key in a slot that ``node`` serves (a few tries: a master serves a third of the slots)."""
+    # Bounded: for a node that serves no slot (a replica, or a master a
+    # reshard emptied) every try fails, and the caller must hear it soon.
+    for n in range(SLOTS):
         key = f"{FENCE_PREFIX}{{{n}}}"
         if client.nodes_manager.get_node_from_slot(key_slot(key.encode())) == node:
             return key
-    raise ConnectionError(f"no slot of the cluster is served by {node.name}")
+    raise ConnectionError(f"redis cluster: {node.name} serves none of the slots of {SLOTS} fence keys")
 
 
 async def _fence_node(client: ServiceRedisCluster, node: ClusterNode, wanted: int, timeout_ms: int) -> int:

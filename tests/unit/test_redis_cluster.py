@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError
 
 from config.setting_errors import SettingsError
 from scripts.redis_cluster import HOST, RedisCluster6
+from service import redis_cluster as redis_cluster_module
 from service.auth import limits
 from service.auth.email import mail_tokens
 from service.auth.tokens import personal
 from service.errors import BadRequest, DependencyDown
+from service.models import utcnow
 from service.redis import ServiceRedis, create_redis, ping, wait_for_replicas
+from service.redis_cluster import ServiceRedisCluster
+from service.serving.runtime import Runtime
 from service.users.keys import Account, new_account_key
 from tests.conftest import base_settings
 
@@ -145,6 +151,28 @@ def test_a_revocation_no_replica_can_confirm_is_a_503(redis_cluster: RedisCluste
 
     with pytest.raises(DependencyDown):
         _run(redis_cluster, scenario, redis_replica_acks=2, redis_replica_timeout=0.2)
+
+
+def test_revoking_no_personal_tokens_waits_on_no_master(redis_cluster: RedisCluster6) -> None:
+    async def scenario(redis: ServiceRedis) -> None:
+        # A password reset or a deletion of an account without tokens: nothing to fence.
+        await personal._tombstone(cast(Runtime, SimpleNamespace(redis=redis)), [], utcnow())
+
+    # No master has two replicas: any wait would be a 503.
+    _run(redis_cluster, scenario, redis_replica_acks=2, redis_replica_timeout=0.2)
+
+
+def test_a_fence_key_for_a_node_that_serves_no_slot_is_a_clear_503(redis_cluster: RedisCluster6) -> None:
+    async def scenario(redis: ServiceRedis) -> None:
+        cluster = cast(ServiceRedisCluster, redis)
+        await cluster.initialize()
+        for master in cluster.get_primaries():
+            assert cluster.get_node_from_key(redis_cluster_module._fence_key(cluster, master)) == master
+        replica = cluster.get_replicas()[0]
+        with pytest.raises(ConnectionError, match=f"{replica.name} serves none"):
+            redis_cluster_module._fence_key(cluster, replica)
+
+    _run(redis_cluster, scenario)
 
 
 @pytest.mark.parametrize(

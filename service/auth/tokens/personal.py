@@ -162,6 +162,8 @@ async def revoke_all_tokens(rt: Runtime, account: Account) -> int:
 
 
 async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: datetime) -> None:
+    if not revoked:
+        return  # nothing written, nothing to fence: without keys the wait would go to every master
     # Overwrites any cached verdict; a concurrent fill's SET NX then loses.
     async with rt.redis.pipeline(transaction=False) as pipe:
         for token_hash, expires_at in revoked:
