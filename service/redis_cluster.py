@@ -22,6 +22,7 @@ from redis.exceptions import (
     CrossSlotTransactionError,
     InvalidPipelineStack,
     RedisClusterException,
+    SlotNotCoveredError,
     TimeoutError,
 )
 
@@ -112,6 +113,14 @@ class ServiceRedisCluster(RedisCluster):
 class _ServicePipeline(ClusterPipeline):
     """A cluster pipeline that waits its turn like a command; an unreachable cluster is Redis down."""
 
+    async def initialize(self) -> ClusterPipeline:
+        # ``async with client.pipeline()`` fetches the slot map here, before
+        # execute: a slot no node serves raises RedisClusterException (a 500).
+        try:
+            return await super().initialize()
+        except RedisClusterException as error:
+            raise _cluster_down(error) from error
+
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
         async with cast(ServiceRedisCluster, self.cluster_client).turn():
             try:
@@ -167,13 +176,13 @@ async def fence_masters(
     """How many replicas acknowledged, for each master of ``keys`` (every master if none)."""
     try:
         await client.initialize()  # the slot map, if no command has fetched it yet
-    except RedisClusterException as error:
+        found = {client.get_node_from_key(key) for key in keys} if keys else set(client.get_primaries())
+        nodes = [
+            node for node in found if node is not None
+        ]  # None: no replica (the key's own node is never None)
+        return list(await asyncio.gather(*(_fence_node(client, node, wanted, timeout_ms) for node in nodes)))
+    except RedisClusterException as error:  # SlotNotCoveredError: a key's slot has no master now
         raise _cluster_down(error) from error
-    found = {client.get_node_from_key(key) for key in keys} if keys else set(client.get_primaries())
-    nodes = [
-        node for node in found if node is not None
-    ]  # None: no replica (the key's own node is never None)
-    return list(await asyncio.gather(*(_fence_node(client, node, wanted, timeout_ms) for node in nodes)))
 
 
 def _fence_key(client: RedisCluster, node: ClusterNode) -> str:
@@ -182,8 +191,11 @@ def _fence_key(client: RedisCluster, node: ClusterNode) -> str:
     # reshard emptied) every try fails, and the caller must hear it soon.
     for n in range(SLOTS):
         key = f"{FENCE_PREFIX}{{{n}}}"
-        if client.nodes_manager.get_node_from_slot(key_slot(key.encode())) == node:
-            return key
+        try:
+            if client.nodes_manager.get_node_from_slot(key_slot(key.encode())) == node:
+                return key
+        except SlotNotCoveredError:
+            continue  # a slot no node serves is not this node's either
     raise ConnectionError(f"redis cluster: {node.name} serves none of the slots of {SLOTS} fence keys")
 
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 from redis.crc import key_slot
-from redis.exceptions import ConnectionError
+from redis.exceptions import ConnectionError, RedisError
 
 from config.setting_errors import SettingsError
 from scripts.redis_cluster import HOST, RedisCluster6
@@ -74,6 +74,59 @@ def test_a_pipeline_whose_slot_moved_completes_in_its_own_turn(fresh_redis_clust
                 return await pipe.execute()
 
     assert _run(fresh_redis_cluster, scenario, redis_max_connections=1, redis_pool_timeout=60) == [2, "2"]
+
+
+def _uncover_slot_of(cluster: RedisCluster6, key: str) -> None:
+    """Stop the master of ``key``'s slot and its replica, the others forgetting them: no node serves it."""
+    master = cluster.master_for_key(key)
+    replica = next(
+        node.port
+        for node in cluster.nodes
+        if node.port != master and int(node.client().info("replication").get("master_port", 0)) == master
+    )
+    gone = [cluster.node(port).client().execute_command("CLUSTER MYID") for port in (master, replica)]
+    cluster.kill(master)
+    cluster.kill(replica)
+    for node in cluster.nodes:
+        if node.alive():
+            for node_id in gone:
+                node.client().execute_command("CLUSTER FORGET", node_id)
+
+
+def test_a_slot_no_node_serves_is_redis_down_for_a_revocation_never_a_500(
+    fresh_redis_cluster: RedisCluster6,
+) -> None:
+    key = f"{{{new_account_key()}}}probe"
+    hashed = personal.digest("pat_" + "B" * 43)
+
+    async def attempts(redis: ServiceRedis) -> list[BaseException | None]:
+        async def tombstone() -> None:  # a pipeline, then the fence on the tombstone's master
+            await personal._tombstone(
+                cast(Runtime, SimpleNamespace(redis=redis)), [(hashed, utcnow())], utcnow()
+            )
+
+        outcomes: list[BaseException | None] = []
+        for attempt in (tombstone, lambda: wait_for_replicas(redis, key), lambda: wait_for_replicas(redis)):
+            try:
+                await attempt()
+                outcomes.append(None)
+            except Exception as error:  # what the error path would be handed
+                outcomes.append(error)
+        return outcomes
+
+    async def scenario(redis: ServiceRedis) -> list[BaseException | None]:
+        await redis.set(key, "1")  # a client that knew the slot's master, and one that starts after
+        await asyncio.to_thread(_uncover_slot_of, fresh_redis_cluster, key)
+        fresh = create_redis(base_settings("sqlite+aiosqlite:///:memory:", fresh_redis_cluster.url))
+        fresh.replica_acks = 1
+        try:
+            return await attempts(redis) + await attempts(redis) + await attempts(fresh)
+        finally:
+            await fresh.aclose()
+
+    outcomes = _run(fresh_redis_cluster, scenario, redis_replica_acks=1, redis_replica_timeout=0.2)
+    # The error path answers 503 to a RedisError or DependencyDown; anything else would be a 500.
+    assert [type(o).__name__ for o in outcomes if not isinstance(o, (RedisError, DependencyDown))] == []
 
 
 def test_the_account_and_address_counters_stop_racing_guesses_at_the_limit(
