@@ -191,7 +191,15 @@ class RedisCluster6:
                 replication = node.client().info("replication")
                 if replication.get("role") == "slave" and replication.get("master_link_status") == "up":
                     replicas_up += 1
-            return len(masters) == 3 and replicas_up == len(live) - 3
+            if len(masters) != 3 or replicas_up != len(live) - 3:
+                return False
+            # A client learns the replicas from CLUSTER SLOTS, which lists one only
+            # once gossip has told that node the replica's role: a link being up is not enough.
+            return all(
+                len(entry) - 2 >= 1 + (len(live) == NODE_COUNT)
+                for node in live
+                for entry in node.client().execute_command("CLUSTER SLOTS")
+            )
         except RedisError:
             return False
 

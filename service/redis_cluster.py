@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, cast
 
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
@@ -19,6 +22,7 @@ from redis.exceptions import (
     CrossSlotTransactionError,
     InvalidPipelineStack,
     RedisClusterException,
+    SlotNotCoveredError,
     TimeoutError,
 )
 
@@ -29,6 +33,13 @@ from service.serving.queueing import take_turn
 # One per master, written only by fence_masters: a write is what WAIT measures from.
 FENCE_PREFIX = "service:replication-fence:"
 SLOTS = 16384
+
+# The client whose turn the running task holds. On MOVED or ASK redis-py
+# re-sends a pipeline's redirected commands one by one through
+# execute_command, inside the pipeline's execute: they must run in the turn
+# the pipeline holds, not wait for a second one, which never comes once every
+# turn is held by such a pipeline (a reshard or a failover under load).
+_holding: ContextVar[ServiceRedisCluster | None] = ContextVar("cluster_turn", default=None)
 
 
 def _cluster_down(error: RedisClusterException) -> BaseException:
@@ -58,6 +69,7 @@ class ServiceRedisCluster(RedisCluster):
     _turns: asyncio.Semaphore
 
     async def take_turn(self) -> None:
+        """Wait for a free turn (``REDIS_POOL_TIMEOUT`` at most); the caller releases it."""
         if self._initialize:
             # redis-py 8.1.0: commands racing the client's first initialisation
             # can meet a connection it closes under them (AttributeError on
@@ -71,14 +83,26 @@ class ServiceRedisCluster(RedisCluster):
         except builtins.TimeoutError:
             raise ConnectionError("No connection available.") from None
 
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Hold a turn for the block; within a turn this task already holds, take none."""
+        if _holding.get() is self:
+            yield
+            return
         await self.take_turn()
+        token = _holding.set(self)
         try:
-            return await super().execute_command(*args, **kwargs)
-        except RedisClusterException as error:
-            raise _cluster_down(error) from error
+            yield
         finally:
+            _holding.reset(token)
             self._turns.release()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.turn():
+            try:
+                return await super().execute_command(*args, **kwargs)
+            except RedisClusterException as error:
+                raise _cluster_down(error) from error
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if shard_hint:
@@ -89,36 +113,60 @@ class ServiceRedisCluster(RedisCluster):
 class _ServicePipeline(ClusterPipeline):
     """A cluster pipeline that waits its turn like a command; an unreachable cluster is Redis down."""
 
-    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
-        client = cast(ServiceRedisCluster, self.cluster_client)
-        await client.take_turn()
+    async def initialize(self) -> ClusterPipeline:
+        # ``async with client.pipeline()`` fetches the slot map here, before
+        # execute: a slot no node serves raises RedisClusterException (a 500).
         try:
-            return await super().execute(raise_on_error, allow_redirections)
+            return await super().initialize()
         except RedisClusterException as error:
             raise _cluster_down(error) from error
-        finally:
-            client._turns.release()
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        async with cast(ServiceRedisCluster, self.cluster_client).turn():
+            try:
+                return await super().execute(raise_on_error, allow_redirections)
+            except RedisClusterException as error:
+                raise _cluster_down(error) from error
 
 
 def cluster_client(settings: Settings) -> ServiceRedisCluster:
     """A Redis Cluster client that asks the nodes in ``REDIS_URL`` for the slot map."""
-    target = parse_cluster_url(settings.redis_url)
+    return connect_cluster(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        socket_timeout=settings.redis_socket_timeout,
+        connect_timeout=settings.redis_socket_timeout,
+        pool_timeout=settings.redis_pool_timeout,
+    )
+
+
+def connect_cluster(
+    url: str,
+    *,
+    max_connections: int,
+    socket_timeout: float,
+    connect_timeout: float,
+    pool_timeout: float | None,
+    decode_responses: bool = True,
+) -> ServiceRedisCluster:
+    """A waiting cluster client for ``url`` (``redis+cluster://``): the service's, or the mail queue's."""
+    target = parse_cluster_url(url)
     client = ServiceRedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
         username=target.username,
         password=target.password,
-        max_connections=settings.redis_max_connections,
-        socket_timeout=settings.redis_socket_timeout,
-        socket_connect_timeout=settings.redis_socket_timeout,
+        max_connections=max_connections,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
         health_check_interval=30,
-        decode_responses=True,
+        decode_responses=decode_responses,
         # A few quick retries: each one that meets a dead master makes the
         # client refresh its slot map, which finds the promoted replica.
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
         retry_on_error=[ConnectionError, TimeoutError],
     )
-    client._turns = asyncio.Semaphore(settings.redis_max_connections)
-    client.pool_timeout = settings.redis_pool_timeout
+    client._turns = asyncio.Semaphore(max_connections)
+    client.pool_timeout = pool_timeout
     return client
 
 
@@ -128,37 +176,41 @@ async def fence_masters(
     """How many replicas acknowledged, for each master of ``keys`` (every master if none)."""
     try:
         await client.initialize()  # the slot map, if no command has fetched it yet
-    except RedisClusterException as error:
+        found = {client.get_node_from_key(key) for key in keys} if keys else set(client.get_primaries())
+        nodes = [
+            node for node in found if node is not None
+        ]  # None: no replica (the key's own node is never None)
+        return list(await asyncio.gather(*(_fence_node(client, node, wanted, timeout_ms) for node in nodes)))
+    except RedisClusterException as error:  # SlotNotCoveredError: a key's slot has no master now
         raise _cluster_down(error) from error
-    found = {client.get_node_from_key(key) for key in keys} if keys else set(client.get_primaries())
-    nodes = [
-        node for node in found if node is not None
-    ]  # None: no replica (the key's own node is never None)
-    return list(await asyncio.gather(*(_fence_node(client, node, wanted, timeout_ms) for node in nodes)))
 
 
 def _fence_key(client: RedisCluster, node: ClusterNode) -> str:
-    """A fence key in a slot that ``node`` serves (a few tries: a third of the slots are its)."""
-    for n in range(SLOTS * 4):
+    """A fence key in a slot that ``node`` serves (a few tries: a master serves a third of the slots)."""
+    # Bounded: for a node that serves no slot (a replica, or a master a
+    # reshard emptied) every try fails, and the caller must hear it soon.
+    for n in range(SLOTS):
         key = f"{FENCE_PREFIX}{{{n}}}"
-        if client.nodes_manager.get_node_from_slot(key_slot(key.encode())) == node:
-            return key
-    raise ConnectionError(f"no slot of the cluster is served by {node.name}")
+        try:
+            if client.nodes_manager.get_node_from_slot(key_slot(key.encode())) == node:
+                return key
+        except SlotNotCoveredError:
+            continue  # a slot no node serves is not this node's either
+    raise ConnectionError(f"redis cluster: {node.name} serves none of the slots of {SLOTS} fence keys")
 
 
 async def _fence_node(client: ServiceRedisCluster, node: ClusterNode, wanted: int, timeout_ms: int) -> int:
     """INCR a fence key the node owns and WAIT, on one connection of that node: WAIT counts its own writes."""
-    await client.take_turn()
-    connection = node.acquire_connection()
-    try:
-        await connection.send_packed_command(
-            connection.pack_commands([("INCR", _fence_key(client, node)), ("WAIT", wanted, timeout_ms)])
-        )
-        await connection.read_response()
-        return int(await connection.read_response())
-    except BaseException:
-        await connection.disconnect()  # a reply may still be on its way: never hand this one out again
-        raise
-    finally:
-        node.release(connection)
-        client._turns.release()
+    async with client.turn():
+        connection = node.acquire_connection()
+        try:
+            await connection.send_packed_command(
+                connection.pack_commands([("INCR", _fence_key(client, node)), ("WAIT", wanted, timeout_ms)])
+            )
+            await connection.read_response()
+            return int(await connection.read_response())
+        except BaseException:
+            await connection.disconnect()  # a reply may still be on its way: never hand this one out again
+            raise
+        finally:
+            node.release(connection)

@@ -11,14 +11,11 @@ a busy office behind one address is not throttled by its own logins.
 
 from __future__ import annotations
 
-import asyncio
-
 from redis.asyncio import Redis
 
 from config.settings import Settings
 from service.auth.password_epochs import username_digest
 from service.errors import TooManyRequests
-from service.redis import cached_script
 
 # KEYS[1]: one counter; ARGV[1]: the window; ARGV[2]: its limit. Returns 0
 # when the attempt is allowed (and counted), else the seconds until the
@@ -51,19 +48,14 @@ return 0
 async def take(redis: Redis, window: int, limits: dict[str, int]) -> int:
     """Count an attempt on each counter (key: limit); 0, or the seconds until the first exhausted resets.
 
-    Each counter is checked and counted atomically on its own, all at once
-    (one round trip). An attempt refused by one counter is taken back from
-    the others, so a refused attempt counts nowhere; a racing attempt may in
-    the meantime see a count one too high (a 429 at the very edge of the
-    limit, never one attempt past it).
+    Each counter is checked and counted atomically on its own, all in one
+    pipeline (one round trip; on a cluster, one per node holding a counter).
+    An attempt refused by one counter is taken back from the others, so a
+    refused attempt counts nowhere; a racing attempt may in the meantime see
+    a count one too high (a 429 at the very edge of the limit, never one
+    attempt past it).
     """
-    script = cached_script(redis, _TAKE)
-    waits = [
-        int(wait)
-        for wait in await asyncio.gather(
-            *(script(keys=[key], args=[window, limit]) for key, limit in limits.items())
-        )
-    ]
+    waits = await _each(redis, _TAKE, {key: [window, limit] for key, limit in limits.items()})
     if not any(waits):
         return 0
     counted = [key for key, wait in zip(limits, waits, strict=True) if not wait]
@@ -73,8 +65,20 @@ async def take(redis: Redis, window: int, limits: dict[str, int]) -> int:
 
 async def refund(redis: Redis, keys: list[str]) -> None:
     """Take back one counted attempt from each counter."""
-    script = cached_script(redis, _REFUND)
-    await asyncio.gather(*(script(keys=[key]) for key in keys))
+    await _each(redis, _REFUND, {key: [] for key in keys})
+
+
+async def _each(redis: Redis, script: str, calls: dict[str, list[int]]) -> list[int]:
+    """Run a one-key script on each key (with its arguments), in one non-transactional pipeline."""
+    if not calls:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for key, args in calls.items():
+            # EVAL with the source, not EVALSHA: redis-py loads a pipeline's
+            # registered scripts with a SCRIPT EXISTS round trip first, and
+            # Redis caches a script it was sent, so only the bytes differ.
+            pipe.eval(script, 1, key, *args)
+        return [int(reply) for reply in await pipe.execute()]
 
 
 def username_counter_key(username: str) -> str:

@@ -25,7 +25,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
@@ -35,11 +34,12 @@ from taskiq.exceptions import SendTaskError
 from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
-from config.redis_url import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
+from config.redis_url import is_cluster_url, is_sentinel_url, parse_sentinel_url
 from service.errors import DependencyDown
 from service.mail.delivery import PermanentFailure, hand_over
 from service.mail.messages import Mail
 from service.mail.settings import MailSettings
+from service.redis_cluster import ServiceRedisCluster, connect_cluster
 
 log = logging.getLogger("service.mail")
 
@@ -47,6 +47,10 @@ DELIVER_TASK = "mail.deliver"
 # Takes a mail and sends nothing: a forgot-password miss queues one, so it costs what a hit costs.
 DISCARD_TASK = "mail.discard"
 NOT_BEFORE = "not_before"  # label: epoch seconds before which the message waits in the delayed set
+POOL_SIZE = 20
+# How long a caller waits for a free connection: redis-py's BlockingConnectionPool
+# default, which the plain and Sentinel forms get from taskiq.
+POOL_TIMEOUT = 20.0
 
 # Moves due retries to the stream in one step: never both places, never neither.
 PROMOTE = """
@@ -78,7 +82,7 @@ class MailBroker(RedisStreamBroker):
             queue_name=f"{queue}:stream",
             consumer_group_name=settings.queue_name,
             consumer_id="0",  # a group made after mail was queued still reads that mail
-            max_connection_pool_size=20,
+            max_connection_pool_size=POOL_SIZE,
             xread_block=1000,
             xread_count=10,
             idle_timeout=int(settings.reclaim_after * 1000),
@@ -96,16 +100,17 @@ class MailBroker(RedisStreamBroker):
                 password=target.password,
                 **timeouts,
             )
-        self.cluster: RedisCluster | None = None
+        self.cluster: ServiceRedisCluster | None = None
         if cluster:
-            nodes = parse_cluster_url(settings.redis_url)
-            self.cluster = RedisCluster(
-                startup_nodes=[ClusterNode(host, port) for host, port in nodes.nodes],
-                username=nodes.username,
-                password=nodes.password,
-                max_connections=20,
-                retry_on_error=[ConnectionError, TimeoutError],
-                **timeouts,
+            # The service's waiting client: a burst of mail past the pool
+            # waits for a connection, as on the plain pool, instead of a 503.
+            self.cluster = connect_cluster(
+                settings.redis_url,
+                max_connections=POOL_SIZE,
+                socket_timeout=timeouts["socket_timeout"],
+                connect_timeout=timeouts["socket_connect_timeout"],
+                pool_timeout=POOL_TIMEOUT,
+                decode_responses=False,  # taskiq's messages are bytes
             )
         self.delayed_key = f"{queue}:delayed"
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 import httpx
 
+from service.auth import limits
+from service.redis import create_redis
+from tests.conftest import base_settings
 from tests.factories import PASSWORD, logged_in_user, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
+from tests.support.round_trips import RoundTripCounter
 
 LOGIN = "/api/v1/auth/login"
 WRONG = "not the password"
@@ -104,6 +109,35 @@ def test_concurrent_guesses_cannot_exceed_the_limit(
     statuses = asyncio.run(guess_together())
     assert statuses.count(401) == 5
     assert statuses.count(429) == 25
+
+
+def test_an_attempt_is_counted_for_the_account_and_the_address_in_one_round_trip(
+    private_redis: RedisServer,
+) -> None:
+    counter = RoundTripCounter(private_redis.url)
+    account, address = f"auth:limit:account:{uuid.uuid4().hex}", f"auth:limit:ip:{uuid.uuid4().hex}"
+
+    async def count_three() -> list[tuple[int, int]]:
+        redis = create_redis(base_settings("sqlite+aiosqlite:///:memory:", counter.url))
+        try:
+            await redis.ping()  # the connection's own handshake is not the limiter's
+            costs = []
+            for _ in range(3):
+                before = counter.count
+                wait = await limits.take(redis, 600, {account: 2, address: 100})
+                costs.append((wait, counter.count - before))
+            return costs
+        finally:
+            await redis.aclose()
+
+    try:
+        costs = asyncio.run(count_three())
+    finally:
+        counter.close()
+    # Two allowed, then refused (and taken back from the address): one round trip each, two for the refusal.
+    assert [wait > 0 for wait, _ in costs] == [False, False, True]
+    assert [cost for _, cost in costs] == [1, 1, 2]
+    assert (private_redis.client().get(account), private_redis.client().get(address)) == ("2", "2")
 
 
 def test_the_count_is_shared_by_every_instance(

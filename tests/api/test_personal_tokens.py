@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD, Account, logged_in_user
+from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
 from tests.support.round_trips import RoundTripCounter
@@ -162,6 +163,30 @@ def test_revocation_is_immediate_on_every_instance(
         assert first.get(ME, headers=headers).status_code == 401
         assert first.delete(f"{TOKENS}/{token_id}", headers=account.auth).status_code == 404
         assert first.get(TOKENS, headers=account.auth).json() == []
+
+
+def test_revocation_stays_immediate_beside_instances_of_the_release_before(
+    client: httpx.Client, server: LiveServer
+) -> None:
+    # A rolling deploy: instances of the release before read and tombstone a
+    # verdict at auth:pat:<sha256 of the token>, the key this one uses.
+    old = sync_client(server.settings.redis_url)
+    try:
+        account = logged_in_user(client)
+        token_id, headers = pat(client, account, ["profile:read"])
+        verdict_key = "auth:pat:" + hashlib.sha256(headers["Authorization"][7:].encode()).hexdigest()
+        assert client.get(ME, headers=headers).status_code == 200
+        assert old.get(verdict_key) is not None  # what an old instance would serve from
+        assert client.delete(f"{TOKENS}/{token_id}", headers=account.auth).status_code == 204
+        assert old.get(verdict_key) == b"revoked"  # so it refuses the token at once too
+
+        _, other = pat(client, account, ["profile:read"])
+        other_key = "auth:pat:" + hashlib.sha256(other["Authorization"][7:].encode()).hexdigest()
+        assert client.get(ME, headers=other).status_code == 200
+        old.set(other_key, "revoked", ex=3600)  # an old instance's revocation (after its database write)
+        assert client.get(ME, headers=other).status_code == 401
+    finally:
+        old.close()
 
 
 def test_another_users_token_cannot_be_revoked(client: httpx.Client) -> None:

@@ -34,8 +34,12 @@ from service.users.models import User
 
 PREFIX = "pat_"
 _SHAPE = re.compile(r"^pat_[A-Za-z0-9_-]{43}\Z")  # token_urlsafe(32): 256 bits
-# Both keys of a token carry its digest as the hash tag: the check script
-# touches both, so on a cluster they must share a slot.
+# The check script touches both keys of a token, so on a cluster they must
+# share a slot. The verdict keeps the name it had before the cluster layout
+# (no hash tag; its slot is that of the whole key), and the last-use mark
+# takes the verdict's whole name as its hash tag. A rolling deploy then has
+# old and new instances reading and tombstoning the same verdict key: a
+# revocation on either is seen at once by both (docs/redis-keys.md).
 _VERDICT = "auth:pat:"
 _USED = "auth:pat-used:"
 _REVOKED = "revoked"
@@ -53,11 +57,11 @@ return {v, 0}
 
 
 def _verdict_key(hashed: str) -> str:
-    return f"{_VERDICT}{{{hashed}}}"
+    return f"{_VERDICT}{hashed}"
 
 
 def _used_key(hashed: str) -> str:
-    return f"{_USED}{{{hashed}}}"
+    return f"{_USED}{{{_verdict_key(hashed)}}}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,8 @@ async def revoke_all_tokens(rt: Runtime, account: Account) -> int:
 
 
 async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: datetime) -> None:
+    if not revoked:
+        return  # nothing written, nothing to fence: without keys the wait would go to every master
     # Overwrites any cached verdict; a concurrent fill's SET NX then loses.
     async with rt.redis.pipeline(transaction=False) as pipe:
         for token_hash, expires_at in revoked:

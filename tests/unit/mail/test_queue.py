@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from scripts.redis_cluster import RedisCluster6
 from service.errors import DependencyDown
 from service.mail import MailBroker, MailSettings, build_broker, enqueue_mail
 from service.mail.messages import Sender, password_changed_notice
+from service.mail.queue import POOL_SIZE
 from service.mail.worker import run_worker
 from tests.support.processes import RedisServer, wait_until
 from tests.support.sentinel import SentinelCluster
@@ -75,6 +77,31 @@ def test_the_worker_runs_periodic_jobs(private_redis: RedisServer, tmp_path: Pat
 
     asyncio.run(run())
     assert len(ticks) >= 2
+
+
+def test_a_burst_of_mail_past_the_pool_waits_for_connections_on_a_cluster(
+    redis_cluster: RedisCluster6,
+) -> None:
+    queue = f"burst-{uuid.uuid4().hex}"
+    burst = POOL_SIZE * 5
+
+    async def send_burst() -> tuple[list[str | BaseException], int]:
+        broker = build_broker(settings_for(redis_cluster.url, queue_name=queue))
+        try:
+            mails = [password_changed_notice(SENDER, f"u{n}@example.com") for n in range(burst)]
+            sent = await asyncio.gather(
+                *(enqueue_mail(broker, mail) for mail in mails), return_exceptions=True
+            )
+            assert broker.cluster is not None
+            queued = int(await broker.cluster.xlen(broker.queue_name))
+            await broker.cluster.delete(broker.queue_name)
+            return sent, queued
+        finally:
+            await broker.close()
+
+    sent, queued = asyncio.run(send_burst())
+    # Every request of the burst is queued (none gets 503), each mail once.
+    assert [s for s in sent if isinstance(s, BaseException)] == [] and queued == burst
 
 
 @pytest.fixture
