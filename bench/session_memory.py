@@ -3,8 +3,8 @@
 ``bytes_per_session`` drives a running service; ``python -m bench.session_memory``
 starts its own Redis and service (SQLite, bcrypt at its lowest cost, login
 limits out of the way) and prints the figure for a few spreads of logins over
-accounts: per-account keys (the session index, the user agent stored once)
-weigh more when an account has fewer sessions.
+accounts: the per-account key (the session index) weighs more when an account
+has fewer sessions. The user agent is stored once for all of them.
 """
 
 from __future__ import annotations

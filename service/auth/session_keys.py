@@ -10,8 +10,8 @@ byte of its key and of its index entry.
 
 * ``auth:s:{tag}<sid>``: the session, a small hash (see ``session_scripts``).
 * ``auth:i:{tag}``: the account's sessions by creation time (a sorted set).
-* ``auth:ua:{tag}<digest>``: one user agent the account logged in with, once
-  however many of its sessions share it.
+* ``auth:ua:<digest>``: one user agent, once for the whole deployment however
+  many sessions of however many accounts share it (no tag: its own slot).
 """
 
 from __future__ import annotations
@@ -56,10 +56,26 @@ def index_key(account: Account) -> str:
 
 
 def agent_digest(user_agent: str) -> str:
-    """Eight characters naming one user agent among an account's few (48 bits)."""
-    digest = hashlib.sha256(user_agent.encode("utf-8", "replace")).digest()[:6]
+    """Twelve characters naming one user agent among the deployment's (72 bits).
+
+    Shared by every account, so long enough that nobody can make up an agent
+    with a popular agent's digest and overwrite what other users are shown.
+    """
+    digest = hashlib.sha256(user_agent.encode("utf-8", "replace")).digest()[:9]
     return base64.urlsafe_b64encode(digest).decode()
 
 
-def agent_key(account: Account, digest: str) -> str:
-    return f"{AGENT_PREFIX}{account_tag(account)}{digest}"
+def agent_key(digest: str) -> str:
+    """The deployment-wide key of the user agent with this digest."""
+    return f"{AGENT_PREFIX}{digest}"
+
+
+# The layout before: an 8-character digest, a copy per account.
+_LEGACY_DIGEST = 8
+
+
+def agent_key_of_record(account: Account, digest: str) -> str:
+    """Where the agent a session record names lives, in the layout it was written in."""
+    if len(digest) == _LEGACY_DIGEST:
+        return f"{AGENT_PREFIX}{account_tag(account)}{digest}"
+    return agent_key(digest)

@@ -9,7 +9,7 @@ that ends sessions returns those records' keys for the caller to delete.
 Session fields, short because every byte is paid per session (a hash of a
 few short fields stays a listpack): ``s`` last seen, ``i`` the client's
 address, ``a`` the digest of its user agent (the agent itself is stored
-once per account), ``r`` the live refresh token's id, ``f`` a cookie
+once per deployment, outside the scripts), ``r`` the live refresh token's id, ``f`` a cookie
 login's cookie record key; after a refresh ``t`` when the previous token
 was spent (seconds) and ``g`` by whom (a fingerprint). Ids are short ids.
 Times are Redis's clock in microseconds, written as integers: the index's
@@ -31,17 +31,16 @@ if tonumber(seen) + tonumber(ARGV[1]) < tonumber(now) then redis.call('HSET', KE
 return 1
 """
 
-# Record a login. KEYS: the session, the index, the user agent's key; ARGV:
-# ttl, limit, the session's short id, the user agent ('' for none), then the
-# record's field/value pairs. Ordered by Redis's clock, not the instances'
-# (which may disagree). Returns the index's oldest members beyond the limit,
-# for the caller to end (their keys were not given here).
+# Record a login. KEYS: the session, the index; ARGV: ttl, limit, the
+# session's short id, then the record's field/value pairs. Ordered by Redis's
+# clock, not the instances' (which may disagree). Returns the index's oldest
+# members beyond the limit, for the caller to end (their keys were not given
+# here). The user agent is stored after it: its key is in its own slot.
 START = """
 local t = redis.call('TIME')
 local now = t[1] .. string.format('%06d', t[2])
-redis.call('HSET', KEYS[1], 's', now, unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 's', now, unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[1]) end
 redis.call('ZADD', KEYS[2], now, ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
@@ -50,12 +49,12 @@ return {}
 """
 
 # Spend the presented refresh token. Atomic, so two concurrent refreshes with
-# one token cannot both see it live. KEYS: the session, the index, the
-# refreshing client's user agent's key; ARGV: the presented token's short
-# id, its successor's, ttl, the session's short id, the client's
-# fingerprint, the grace in seconds, the client's user agent ('' for none)
-# and its digest. The first use records when (t, Redis's clock, so instances
-# agree) and by whom (g), and the client's user agent. The same client
+# one token cannot both see it live. KEYS: the session, the index; ARGV: the
+# presented token's short id, its successor's, ttl, the session's short id,
+# the client's fingerprint, the grace in seconds, the digest of the client's
+# user agent ('' for none; the caller stores the agent after a rotation).
+# The first use records when (t, Redis's clock, so instances agree) and by
+# whom (g), and the client's user agent. The same client
 # presenting it again within the grace, while the successor is still the
 # live one, is told to re-issue that successor (2 and the first use's time):
 # the family never forks. The spent id itself need not be kept: a successor
@@ -72,8 +71,7 @@ if s[2] == ARGV[1] then
   local seen = t[1] .. string.format('%06d', t[2])
   redis.call('HSET', KEYS[1], 'r', ARGV[2], 's', seen, 't', t[1], 'g', ARGV[5])
   if ARGV[7] ~= '' then
-    redis.call('HSET', KEYS[1], 'a', ARGV[8])
-    redis.call('SET', KEYS[3], ARGV[7], 'EX', ARGV[3])
+    redis.call('HSET', KEYS[1], 'a', ARGV[7])
   else
     redis.call('HDEL', KEYS[1], 'a')
   end

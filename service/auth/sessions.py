@@ -9,10 +9,10 @@ The keys (``session_keys``) all carry the account's hash tag, each with a
 TTL no longer than the login it protects: the session's record; the
 account's index of its sessions by creation time, so listing and logging out
 everywhere need not scan Redis, renewed to the full session lifetime
-whenever a member's is, so it outlives every member; and each user agent,
-renewed likewise (one no longer used expires with the lifetime of the last
-session that used it). At most ``MAX_SESSIONS_PER_USER`` sessions: a new
-login beyond that ends the oldest, so no user's sessions grow without bound.
+whenever a member's is, so it outlives every member. User agents are stored
+once for the whole deployment (``session_agents``). At most
+``MAX_SESSIONS_PER_USER`` sessions: a new login beyond that ends the oldest,
+so no user's sessions grow without bound.
 
 Every revocation goes through ``end_session``, ``end_sessions`` or, for a
 reused refresh token, ``rotate_refresh`` (the check and the revocation must
@@ -22,6 +22,7 @@ be one atomic script there).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,12 +30,13 @@ from enum import IntEnum
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from service.auth import session_agents as agents
 from service.auth import session_scripts as scripts
 from service.auth.password_epochs import PasswordEpoch
 from service.auth.session_keys import (
     agent_digest,
-    agent_key,
     index_key,
     long_id,
     session_key,
@@ -135,12 +137,19 @@ async def start_session(
         fields += ["f", cookie_record_key]
     member = short_id(session_id)
     script = cached_script(redis, scripts.START)
-    keys = [session_key(account, session_id), index_key(account), agent_key(account, digest)]
-    excess = cast(list[str], await script(keys=keys, args=[ttl, limit, member, user_agent, *fields]))
+    keys = [session_key(account, session_id), index_key(account)]
+    excess = cast(list[str], await script(keys=keys, args=[ttl, limit, member, *fields]))
     # The epoch lives in another slot, so it is read after the session is
     # written: a password change bumps it before ending sessions, so either
     # that ending sees this session or this read sees the bump.
-    if str(await redis.get(epoch.key) or "0") != epoch.value:
+    try:
+        current = await agents.store_and_get(redis, user_agent, ttl, epoch.key)
+    except RedisError:
+        # The login fails (503): the session it recorded must not outlive it.
+        with contextlib.suppress(RedisError):
+            await _end(redis, account, [member])
+        raise
+    if str(current or "0") != epoch.value:
         await _end(redis, account, [member])
         raise Unauthorized("The password changed while logging in; log in again.")
     if excess:
@@ -186,11 +195,13 @@ async def rotate_refresh(
     user_agent = client.user_agent[:_MAX_USER_AGENT]
     digest = agent_digest(user_agent)
     script = cached_script(redis, scripts.ROTATE)
-    keys = [session_key(account, claims.session_id), index_key(account), agent_key(account, digest)]
+    keys = [session_key(account, claims.session_id), index_key(account)]
     args: list[str | int] = [short_id(claims.token_id), short_id(new_refresh_id), ttl]
-    args += [short_id(claims.session_id), client_fingerprint(client), grace, user_agent, digest]
+    args += [short_id(claims.session_id), client_fingerprint(client), grace, digest if user_agent else ""]
     code, issued_at, *cookie_record = await script(keys=keys, args=args)
     outcome = Rotation(int(code))
+    if outcome == Rotation.ROTATED and user_agent:
+        await agents.store(redis, user_agent, ttl)  # its own slot: after the script
     if outcome == Rotation.REUSED:
         await _delete_cookie_records(redis, [key for key in cookie_record if key])
     if outcome in (Rotation.ROTATED, Rotation.REUSED):
@@ -253,8 +264,7 @@ async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:
             pipe.hmget(session_key_of_member(account, member), ["s", "a", "i"])
         records = await pipe.execute()
     digests = sorted({record[1] for record in records if record[0] is not None and record[1]})
-    found = await redis.mget([agent_key(account, digest) for digest in digests]) if digests else []
-    agents = dict(zip(digests, found, strict=True))
+    found = await agents.read(redis, account, digests)
     live: list[SessionRecord] = []
     gone: list[str] = []
     for (member, created), (seen, digest, ip) in zip(members, records, strict=True):
@@ -266,7 +276,7 @@ async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:
                 id=long_id(member),
                 created_at=_iso(created),
                 last_seen_at=_iso(max(created, float(seen))),
-                user_agent=(agents.get(digest) or "") if digest else "",
+                user_agent=found.get(digest, "") if digest else "",
                 ip=ip or "",
             )
         )

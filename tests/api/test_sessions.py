@@ -213,3 +213,53 @@ def test_a_login_that_ends_the_oldest_session_waits_for_replicas_like_a_logout(
         response = client.post("/api/v1/auth/login", json=credentials)
     assert response.status_code == 503
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def _sessions_of(client: httpx.Client, user_agent: str) -> tuple[Account, list[dict]]:
+    account = another_login(client, register(client), user_agent=user_agent)
+    response = client.get(SESSIONS, headers=account.auth)
+    assert response.status_code == 200
+    return account, response.json()
+
+
+def test_accounts_sharing_a_user_agent_each_see_it_stored_once(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    server = make_server(redis_url=private_redis.url)
+    with httpx.Client(base_url=server.url) as client:
+        listed = [_sessions_of(client, "shared-browser/9.0")[1] for _ in range(3)]
+    assert [[s["user_agent"] for s in sessions] for sessions in listed] == [["shared-browser/9.0"]] * 3
+    store = private_redis.client()
+    assert [store.get(key) for key in store.scan_iter("auth:ua:*")] == ["shared-browser/9.0"]
+
+
+def test_a_session_whose_user_agent_is_gone_lists_it_as_unknown(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    server = make_server(redis_url=private_redis.url)
+    store = private_redis.client()
+    with httpx.Client(base_url=server.url) as client:
+        account, _ = _sessions_of(client, "short-lived/1.0")
+        for key in store.scan_iter("auth:ua:*"):
+            store.delete(key)  # as if it had expired, or its node lost it
+        response = client.get(SESSIONS, headers=account.auth)
+    assert response.status_code == 200
+    assert [s["user_agent"] for s in response.json()] == [""]
+
+
+def test_a_session_recorded_before_agents_were_shared_still_shows_its_agent(
+    make_server: Callable[..., LiveServer], private_redis: RedisServer
+) -> None:
+    # The layout before: an 8-character digest in the record, the agent under the account's tag.
+    server = make_server(redis_url=private_redis.url)
+    store = private_redis.client()
+    with httpx.Client(base_url=server.url) as client:
+        account, _ = _sessions_of(client, "old-layout/1.0")
+        (record,) = store.scan_iter("auth:s:*")
+        tag = record[len("auth:s:") :].split("}", 1)[0] + "}"
+        for key in store.scan_iter("auth:ua:*"):
+            store.delete(key)
+        store.hset(record, "a", "AbCdEfGh")
+        store.set(f"auth:ua:{tag}AbCdEfGh", "old-layout/1.0", ex=60)
+        response = client.get(SESSIONS, headers=account.auth)
+    assert [s["user_agent"] for s in response.json()] == ["old-layout/1.0"]

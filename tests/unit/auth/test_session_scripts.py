@@ -2,11 +2,13 @@
 
 Watched with MONITOR on a Redis of the test's own while a live server runs
 every flow that calls a session script: Redis lists each EVALSHA with the
-KEYS the service sent, then each command the script ran (as ``lua``).
+KEYS the service sent, then each command the script ran (as ``lua``). Last,
+the step after the login script: a login that fails there leaves no session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import threading
@@ -15,9 +17,17 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import redis
+from redis.asyncio import Redis
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 
 from service.auth import session_scripts
+from service.auth.password_epochs import PasswordEpoch
+from service.auth.session_keys import index_key
+from service.auth.sessions import ClientInfo, list_sessions, start_session
+from service.auth.tokens.jwts import new_id
+from service.users.keys import Account as Owner
+from service.users.keys import new_account_key
 from tests.factories import PASSWORD, Account, log_in, register
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
@@ -149,3 +159,33 @@ def test_scripts_name_keys_only_through_keys() -> None:
             command, first = call
             if command != "TIME":
                 assert first.startswith("KEYS["), f"{name}: {command} on {first}"
+
+
+def test_a_login_whose_epoch_read_fails_leaves_no_session_behind(private_redis: RedisServer) -> None:
+    # The read after the login script fails (a list is not a string: WRONGTYPE,
+    # as real a Redis error as a lost connection): the login is refused (503)
+    # and the session it had recorded is ended, not left to live unlisted.
+    owner = Owner(11, new_account_key())
+    broken = PasswordEpoch("auth:password-epoch:not-a-string", "0")
+
+    async def scenario() -> None:
+        store = Redis.from_url(private_redis.url, decode_responses=True)
+        try:
+            await store.rpush(broken.key, "x")
+            with pytest.raises(RedisError):
+                await start_session(
+                    store,
+                    session_id=new_id(),
+                    account=owner,
+                    ttl=60,
+                    limit=10,
+                    client=ClientInfo("test-agent", "127.0.0.1"),
+                    epoch=broken,
+                )
+            assert await list_sessions(store, owner) == []
+            assert await store.zcard(index_key(owner)) == 0
+            assert [key async for key in store.scan_iter("auth:s:*")] == []
+        finally:
+            await store.aclose()
+
+    asyncio.run(scenario())
