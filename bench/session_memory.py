@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from bench.servers import PY, ROOT, Process, call, hypercorn, redis_server, wait_until_ready
 
@@ -33,12 +34,45 @@ PASSWORD = "session-memory-password"
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 assert len(USER_AGENT) == 111
+WARM_ACCOUNTS = 24
 
 
-def _readings(client: redis.Redis) -> tuple[int, int]:
-    """``used_memory``, and the same less the connections' buffers (``mem_clients_normal``)."""
-    memory = client.info("memory")
-    return int(memory["used_memory"]), int(memory["used_memory"]) - int(memory["mem_clients_normal"])
+def connect(redis_url: str) -> redis.Redis | RedisCluster:
+    """A client on a plain Redis URL or a ``redis+cluster://`` one (its masters are read and flushed)."""
+    if not redis_url.startswith("redis+cluster://"):
+        return redis.Redis.from_url(redis_url)
+    from config.redis_url import parse_cluster_url  # only here: the plain form needs no settings
+
+    target = parse_cluster_url(redis_url)
+    nodes = [ClusterNode(host, port) for host, port in target.nodes]
+    return RedisCluster(startup_nodes=nodes, username=target.username, password=target.password)
+
+
+def flush(redis_url: str) -> None:
+    """Empty the Redis (every master of a cluster): a fresh main dictionary for the next reading."""
+    client = connect(redis_url)
+    if isinstance(client, RedisCluster):
+        client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        client.flushall()
+    client.close()
+
+
+def _readings(client: redis.Redis | RedisCluster) -> tuple[int, int]:
+    """``used_memory``, and the same less the connections' buffers, summed over a cluster's masters."""
+    if isinstance(client, RedisCluster):
+        answers = client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+        infos = [answers] if "used_memory" in answers else list(answers.values())
+    else:
+        infos = [client.info("memory")]
+    # A master's replication backlog fills as writes flow (up to repl-backlog-size):
+    # replication's memory, not the data's.
+    used = sum(int(info["used_memory"]) - _replication(info) for info in infos)
+    return used, used - sum(int(info["mem_clients_normal"]) for info in infos)
+
+
+def _replication(info: dict) -> int:
+    return int(info.get("mem_replication_backlog", 0)) + int(info.get("mem_clients_slaves", 0))
 
 
 def _log_in(base_url: str, username: str, refreshed: bool = False) -> None:
@@ -93,18 +127,22 @@ def measure(
 ) -> tuple[float, float]:
     """Bytes per login of ``used_memory``, and of the same less the connections' buffers.
 
-    The accounts are registered, and one unmeasured login (and refresh) of
-    another account loads the scripts, before the first reading.
+    The accounts are registered, and unmeasured logins (and refreshes) of
+    other accounts load the scripts, before the first reading: 24 of them,
+    so that every master of a cluster has loaded them too (each account's
+    keys sit in one slot).
     """
     run = secrets.token_hex(3)
     names = [f"mem-{run}-{number}" for number in range(accounts)]
-    for name in [*names, f"mem-{run}-warm"]:
+    warm = [f"mem-{run}-warm-{number}" for number in range(WARM_ACCOUNTS)]
+    for name in [*names, *warm]:
         body = {"username": name, "password": PASSWORD}
         status, answer = call(f"{base_url}/api/v1/auth/register", "POST", body)
         if status != 201:
             raise RuntimeError(f"registering {name} answered {status}: {answer}")
-    _log_in(base_url, f"mem-{run}-warm", refreshed=True)
-    client = redis.Redis.from_url(redis_url)
+    for name in warm:
+        _log_in(base_url, name, refreshed=True)
+    client = connect(redis_url)
     before = _readings(client)
     usernames = [names[number % accounts] for number in range(logins)]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -148,8 +186,7 @@ def main() -> None:
         for per_account, refreshed in [(100, False), (10, False), (1, False), (10, True)]:
             # A Redis as fresh as the first reading's: the main dictionary's
             # size doubles in steps, which would shift a later reading.
-            with redis.Redis.from_url(redis_url) as client:
-                client.flushall()
+            flush(redis_url)
             accounts = logins // per_account
             with_clients, figure = measure(
                 base_url, redis_url, logins=logins, accounts=accounts, refreshed=refreshed
