@@ -77,10 +77,12 @@ def create_inline_reader(settings: Settings) -> Engine:
     timeout = min(settings.db_connect_timeout, _INLINE_BUSY_TIMEOUT)
     engine = create_sync_engine(
         url,
-        # Every use runs to its end without yielding to the loop, so one
-        # connection, kept open, serves every request of this process.
+        # Database.reader keeps one connection open for every request of
+        # this process: each statement runs to its end without yielding to
+        # the loop, so no two requests are inside one at once.
         pool_size=1,
-        # More only if a caller awaits inside the block: never a wait on the loop.
+        # A checkout must never wait on the loop: should one ever happen with
+        # the kept connection out, it gets a connection of its own.
         max_overflow=-1,
         pool_pre_ping=False,
         connect_args={"timeout": timeout, "check_same_thread": False},
@@ -137,21 +139,22 @@ class Reader(Protocol):
 class _InlineReader:
     """A sync SQLite connection behind the ``Reader`` interface; ``execute`` never suspends."""
 
-    __slots__ = ("_connection", "_last")
+    __slots__ = ("_connection", "_results")
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._last: Result[Any] | None = None
+        self._results: list[Result[Any]] = []
 
     async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
-        self._last = self._connection.execute(statement, parameters)
-        return self._last
+        result = self._connection.execute(statement, parameters)
+        self._results.append(result)
+        return result
 
     def finish(self) -> None:
         # A statement left unfinished would keep its snapshot of the file
         # open, and later reads on the connection would not see new commits.
-        if self._last is not None:
-            self._last.close()
+        for result in self._results:
+            result.close()
 
 
 class Database:

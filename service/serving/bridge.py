@@ -76,6 +76,7 @@ async def run_bridged(function: Callable[..., T], *args: Any) -> T:
         else:
             result = child.switch(value)
     if len(idle) < _KEPT:
+        child.gr_context = None  # an idle greenlet holds nothing of the request it served
         idle.append(child)
     if result.error is not None:
         raise result.error

@@ -9,8 +9,8 @@ iterable is closed (PEP 3333), and the chunk that completes a declared
 Content-Length ends the body, instead of one more empty message after it.
 
 This module owns our use of asgiref's internals, checked against
-asgiref 3.13.0: ``build_environ(scope, body)`` (a ``ValueError`` for too many
-duplicate headers), ``start_response`` and the ``response_start`` and
+asgiref 3.13.0: ``build_environ(scope, body)`` and its ``duplicate_header_limit``
+(off here), ``start_response`` and the ``response_start`` and
 ``response_content_length`` it sets.
 """
 
@@ -25,14 +25,15 @@ from service.serving.bridge import run_bridged, wait_for
 
 ASGIREF_CHECKED = "3.13.0"
 Scope = dict[str, Any]
-_TOO_MANY_HEADERS = b"Bad Request: Too many duplicate headers"
 
 
 class WsgiExchange(WsgiToAsgiInstance):
     """One request/response exchange with the Flask app."""
 
     def __init__(self, app: Flask) -> None:
-        super().__init__(app)
+        # No duplicate-header limit of asgiref's (its refusal is a text/plain
+        # 400): service/serving/limits.py bounds the headers before Flask.
+        super().__init__(app, duplicate_header_limit=None)
         self.environ: dict[str, Any] = {}
 
     async def serve(self, scope: Scope, body: IO[bytes], send: Any) -> None:
@@ -46,17 +47,7 @@ class WsgiExchange(WsgiToAsgiInstance):
 
     def _run_wsgi(self, body: IO[bytes]) -> None:
         """Run the app and send its answer; the response iterable is closed whatever happens."""
-        try:
-            environ = self.build_environ(self.scope, body)
-        except ValueError:  # asgiref's answer to too many duplicate headers
-            start = {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [(b"content-type", b"text/plain")],
-            }
-            self._send_now(start)
-            self._send_now({"type": "http.response.body", "body": _TOO_MANY_HEADERS})
-            return
+        environ = self.build_environ(self.scope, body)
         iterable = self.wsgi_application(environ, self.start_response)
         try:
             self._send_body(iterable)

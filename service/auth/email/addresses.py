@@ -30,6 +30,7 @@ from service.users.schemas import EmailChange, UserCreate
 log = logging.getLogger("service.accounts")
 _ATTEMPTS = 3
 CHANGED_MEANWHILE = "The account's addresses changed meanwhile; read them again and retry."
+RETRY_LINK = "The account's addresses kept changing while the link was confirmed; open it again."
 
 
 async def register(rt: Runtime, form: UserCreate) -> User:
@@ -81,6 +82,7 @@ async def change_email(rt: Runtime, caller: Principal, form: EmailChange, client
     else:
         stored = await addresses.set_addresses(rt.db, record, email=new, verified=False, pending=None)
     if not stored:
+        await record_of(rt, caller.account)  # 401 if the account is what went meanwhile
         raise Conflict(CHANGED_MEANWHILE)
     await events.record_alone(rt.db, caller.account, "email_changed", client, session_id=caller.session_id)
     await _send_verification(rt, caller.account, new)
@@ -124,7 +126,7 @@ async def verify(rt: Runtime, token: str, client: ClientInfo | None = None) -> N
                 break
         except AddressTaken:
             raise BadRequest("Another account confirmed that address first.") from None
-    else:
-        raise BadRequest(mail_tokens.INVALID)
+    else:  # changed under every attempt: the link is not spent and works on a retry
+        raise BadRequest(RETRY_LINK)
     await mail_tokens.spend(rt.redis, "verify", token)
     await events.record_alone(rt.db, found.account, "email_verified", client)

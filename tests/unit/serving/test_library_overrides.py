@@ -57,7 +57,7 @@ def test_each_override_was_checked_against_the_pinned_and_installed_version(
 
 def test_asgiref_builds_the_environ_and_takes_the_response_start_as_we_use_them() -> None:
     assert _parameters(WsgiToAsgiInstance.build_environ) == ["self", "scope", "body"]
-    assert _parameters(WsgiToAsgiInstance.__init__)[:2] == ["self", "wsgi_application"]
+    assert _parameters(WsgiToAsgiInstance.__init__) == ["self", "wsgi_application", "duplicate_header_limit"]
     instance = WsgiToAsgiInstance(None)
     assert instance.response_started is False
     instance.start_response("201 Created", [("Content-Length", "2"), ("X-A", "b")])
@@ -71,6 +71,10 @@ def test_asgiref_builds_the_environ_and_takes_the_response_start_as_we_use_them(
     instance.scope = {**scope, "headers": [(b"x-a", b"1")] * (instance.duplicate_header_limit + 1)}
     with pytest.raises(ValueError, match="duplicate headers"):
         instance.build_environ(instance.scope, None)
+    # Turned off, as WsgiExchange does: every duplicate reaches the environ.
+    unlimited = WsgiToAsgiInstance(None, duplicate_header_limit=None)
+    unlimited.scope = instance.scope
+    assert unlimited.build_environ(instance.scope, None)["HTTP_X_A"] == ",".join(["1"] * 101)
 
 
 def test_flask_runs_async_views_through_async_to_sync() -> None:
