@@ -251,8 +251,14 @@ async def _end(redis: Redis, account: Account, members: list[str]) -> int:
 
 
 async def _delete_cookie_records(redis: Redis, keys: list[str]) -> None:
-    for key in keys:
-        await redis.delete(key)
+    """Delete these cookie records: one round trip however many (a cluster sends one per node at once)."""
+    if not keys:
+        return
+    # Not one DEL of many keys: each record is in its own slot, which a cluster refuses in one command.
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.delete(key)
+        await pipe.execute()
 
 
 async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:
