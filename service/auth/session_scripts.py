@@ -7,10 +7,11 @@ slot. The cookie record of a cookie login lives in another slot, so a script
 that ends sessions returns those records' keys for the caller to delete.
 
 Session fields, short because every byte is paid per session (a hash of a
-few short fields stays a listpack): ``s`` last seen, ``i`` the client's
-address, ``a`` the digest of its user agent (the agent itself is stored
-once per deployment, outside the scripts), ``r`` the live refresh token's id, ``f`` a cookie
-login's cookie record key; after a refresh ``t`` when the previous token
+few short fields stays a listpack): ``s`` last seen, ``i`` the address of
+the last client to log in or refresh with it, ``a`` the digest of that
+client's user agent (the agent itself is stored once per deployment, outside
+the scripts), ``r`` the live refresh token's id, ``f`` a cookie login's
+cookie record key; after a refresh ``t`` when the previous token
 was spent (seconds) and ``g`` by whom (a fingerprint). Ids are short ids.
 Times are Redis's clock in microseconds, written as integers: the index's
 score is the creation time. ``TIME``'s two parts are joined as text, since
@@ -52,9 +53,11 @@ return {}
 # one token cannot both see it live. KEYS: the session, the index; ARGV: the
 # presented token's short id, its successor's, ttl, the session's short id,
 # the client's fingerprint, the grace in seconds, the digest of the client's
-# user agent ('' for none; the caller stores the agent after a rotation).
-# The first use records when (t, Redis's clock, so instances agree) and by
-# whom (g), and the client's user agent. The same client
+# user agent ('' for none; the caller stores the agent after a rotation), the
+# client's address. The first use records when (t, Redis's clock, so
+# instances agree) and by whom (g), and the client's address and user agent
+# together: the session list shows the last client that used the session,
+# never one client's agent with another's address. The same client
 # presenting it again within the grace, while the successor is still the
 # live one, is told to re-issue that successor (2 and the first use's time):
 # the family never forks. The spent id itself need not be kept: a successor
@@ -69,7 +72,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1])
 if s[2] == ARGV[1] then
   local seen = t[1] .. string.format('%06d', t[2])
-  redis.call('HSET', KEYS[1], 'r', ARGV[2], 's', seen, 't', t[1], 'g', ARGV[5])
+  redis.call('HSET', KEYS[1], 'r', ARGV[2], 's', seen, 't', t[1], 'g', ARGV[5], 'i', ARGV[8])
   if ARGV[7] ~= '' then
     redis.call('HSET', KEYS[1], 'a', ARGV[7])
   else

@@ -84,7 +84,7 @@ class Principal:
 
 @dataclass(frozen=True)
 class ClientInfo:
-    """Where a login came from, shown in the session list."""
+    """The client of a login or refresh: the session list shows the last one to use the session."""
 
     user_agent: str
     ip: str
@@ -198,6 +198,7 @@ async def rotate_refresh(
     keys = [session_key(account, claims.session_id), index_key(account)]
     args: list[str | int] = [short_id(claims.token_id), short_id(new_refresh_id), ttl]
     args += [short_id(claims.session_id), client_fingerprint(client), grace, digest if user_agent else ""]
+    args.append(client.ip[:_MAX_ADDRESS])
     code, issued_at, *cookie_record = await script(keys=keys, args=args)
     outcome = Rotation(int(code))
     if outcome == Rotation.ROTATED and user_agent:
@@ -251,8 +252,14 @@ async def _end(redis: Redis, account: Account, members: list[str]) -> int:
 
 
 async def _delete_cookie_records(redis: Redis, keys: list[str]) -> None:
-    for key in keys:
-        await redis.delete(key)
+    """Delete these cookie records: one round trip however many (a cluster sends one per node at once)."""
+    if not keys:
+        return
+    # Not one DEL of many keys: each record is in its own slot, which a cluster refuses in one command.
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.delete(key)
+        await pipe.execute()
 
 
 async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:

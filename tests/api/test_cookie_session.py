@@ -18,10 +18,12 @@ from tests.factories import PASSWORD, Account, log_in, register
 from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
+from tests.support.round_trips import RoundTripCounter
 
 SESSION = "/api/v1/session"
 ME = "/api/v1/users/me"
 SESSIONS = "/api/v1/auth/sessions"
+LOGOUT_ALL = "/api/v1/auth/logout-all"
 
 
 def cookie_log_in(client: httpx.Client, account: Account, cookie: str | None = None) -> httpx.Response:
@@ -204,6 +206,42 @@ def test_cookie_and_bearer_logins_are_sessions_alike(client: httpx.Client, redis
     assert client.post("/api/v1/auth/logout-all", headers=account.auth).status_code == 204
     assert client.get(ME, headers=with_cookie(sid)).status_code == 401
     assert not sync_client(redis_url).exists(f"auth:cookie:{sid}")
+
+
+def test_logout_all_ends_every_cookie_login_of_the_account(client: httpx.Client, redis_url: str) -> None:
+    account = log_in(client, register(client))
+    cookies = [browser(client, account)[0] for _ in range(4)]
+    assert client.post(LOGOUT_ALL, headers=account.auth).status_code == 204
+    store = sync_client(redis_url)
+    for sid in cookies:
+        assert client.get(ME, headers=with_cookie(sid)).status_code == 401
+        assert not store.exists(f"auth:cookie:{sid}")
+
+
+def _logout_all_round_trips(client: httpx.Client, counter: RoundTripCounter, cookie_logins: int) -> int:
+    account = log_in(client, register(client))
+    for _ in range(cookie_logins):
+        browser(client, account)
+    before = counter.count
+    assert client.post(LOGOUT_ALL, headers=account.auth).status_code == 204
+    return counter.count - before
+
+
+def test_logout_all_costs_the_same_round_trips_however_many_cookie_logins(
+    make_server: Callable[..., LiveServer], single_node_redis_url: str
+) -> None:
+    # The cookie records are in other slots than the sessions: deleted after
+    # the script, in one pipeline rather than one DEL each.
+    counter = RoundTripCounter(single_node_redis_url)
+    try:
+        server = make_server(redis_url=counter.url)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            _logout_all_round_trips(client, counter, 1)  # loads the scripts into this Redis
+            one = _logout_all_round_trips(client, counter, 1)
+            several = _logout_all_round_trips(client, counter, 5)
+    finally:
+        counter.close()
+    assert several == one
 
 
 def test_deleting_the_cookie_session_from_another_device_ends_it(

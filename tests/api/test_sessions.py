@@ -14,6 +14,7 @@ from tests.support.processes import RedisServer
 SESSIONS = "/api/v1/auth/sessions"
 LOGOUT_ALL = "/api/v1/auth/logout-all"
 LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
 PASSWORD_URL = "/api/v1/users/me/password"
 
@@ -48,6 +49,29 @@ def test_sessions_list_shows_each_login_with_its_metadata(client: httpx.Client) 
     assert len(current) == 1
     assert current[0]["user_agent"] == "phone-app/2.1"
     assert {s["user_agent"] for s in sessions if not s["current"]} == {f"python-httpx/{httpx.__version__}"}
+
+
+def test_a_refresh_shows_the_refreshing_clients_agent_with_its_address(
+    make_server: Callable[..., LiveServer],
+) -> None:
+    # One proxy in front: its X-Forwarded-For entry is the client's address.
+    server = make_server(trusted_proxies=1)
+    laptop = {"User-Agent": "laptop-browser/1.0", "X-Forwarded-For": "198.51.100.7"}
+    phone = {"User-Agent": "phone-app/2.1", "X-Forwarded-For": "203.0.113.9"}
+    with httpx.Client(base_url=server.url) as client:
+        account = register(client)
+        credentials = {"username": account.username, "password": account.password}
+        login = client.post(LOGIN, json=credentials, headers=laptop).json()
+        listed = _current(client.get(SESSIONS, headers=_bearer(login["access_token"])).json())
+        assert (listed["user_agent"], listed["ip"]) == ("laptop-browser/1.0", "198.51.100.7")
+        pair = client.post(REFRESH, json={"refresh_token": login["refresh_token"]}, headers=phone)
+        assert pair.status_code == 200
+        listed = _current(client.get(SESSIONS, headers=_bearer(pair.json()["access_token"])).json())
+    assert (listed["user_agent"], listed["ip"]) == ("phone-app/2.1", "203.0.113.9")
+
+
+def _bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
 
 
 def test_an_authenticated_request_updates_last_seen(make_server: Callable[..., LiveServer]) -> None:
