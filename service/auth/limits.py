@@ -45,7 +45,7 @@ return 0
 """
 
 
-async def take(redis: Redis, window: int, limits: dict[str, int]) -> int:
+async def take(redis: Redis, window: int, counters: dict[str, int]) -> int:
     """Count an attempt on each counter (key: limit); 0, or the seconds until the first exhausted resets.
 
     Each counter is checked and counted atomically on its own, all in one
@@ -55,10 +55,10 @@ async def take(redis: Redis, window: int, limits: dict[str, int]) -> int:
     a count one too high (a 429 at the very edge of the limit, never one
     attempt past it).
     """
-    waits = await _each(redis, _TAKE, {key: [window, limit] for key, limit in limits.items()})
+    waits = await _each(redis, _TAKE, {key: [window, limit] for key, limit in counters.items()})
     if not any(waits):
         return 0
-    counted = [key for key, wait in zip(limits, waits, strict=True) if not wait]
+    counted = [key for key, wait in zip(counters, waits, strict=True) if not wait]
     await refund(redis, counted)
     return max(waits)
 
@@ -94,11 +94,11 @@ def address_counter_key(ip: str) -> str:
 
 async def count_attempt(redis: Redis, settings: Settings, *, username: str, ip: str) -> None:
     """Count a password attempt for the account and the IP; 429 once either is exhausted."""
-    limits = {
+    counters = {
         username_counter_key(username): settings.login_max_per_account,
         address_counter_key(ip): settings.login_max_per_ip,
     }
-    wait = await take(redis, settings.login_window, limits)
+    wait = await take(redis, settings.login_window, counters)
     if wait:
         raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds.", retry_after=wait)
 

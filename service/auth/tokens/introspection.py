@@ -69,7 +69,8 @@ async def introspect(rt: Runtime, authorization: str, client: ClientInfo, token:
     limit_name = f"introspection-client:{client_id}@{client.ip}"
     counters = [limits.username_counter_key(limit_name), limits.address_counter_key(client.ip)]
     # Nothing below branches on ``matched`` until the limiter has answered.
-    pat_key = personal_tokens.verdict_key(token) if personal_tokens.is_personal_token(token) else None
+    is_personal = personal_tokens.is_personal_token(token)
+    pat_key = personal_tokens.verdict_key_for_token(token) if is_personal else None
     claims = None if pat_key is not None else _claims(rt, token)
     async with rt.redis.pipeline(transaction=False) as pipe:
         for key in counters:
