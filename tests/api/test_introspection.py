@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 from collections.abc import Callable, Iterator
 
 import httpx
 import jwt
 import pytest
+from redis.cluster import RedisCluster
 
 from service.auth.tokens.signing_keys import load_key_ring
 from tests.factories import PASSWORD, logged_in_user
+from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
 from tests.support.round_trips import RoundTripCounter
@@ -126,10 +130,53 @@ def test_guessing_the_secret_is_limited_like_logins(
     limits = {"login_max_per_account": 3, "login_max_per_ip": 100}
     server = make_server(introspection_clients=CLIENTS, redis_url=private_redis.url, **limits)
     with httpx.Client(base_url=server.url) as client:
+        assert all(
+            introspect(client, "x").status_code == 200 for _ in range(5)
+        )  # a right secret is not counted
         statuses = [introspect(client, "x", auth=("notes-rs", f"guess-{n}")).status_code for n in range(5)]
         assert statuses[:3] == [401, 401, 401]
         assert statuses[3:] == [429, 429]
         assert introspect(client, "x").status_code == 429  # the right secret waits too
+
+
+def test_parallel_guesses_are_limited_in_the_order_redis_sees_them(
+    make_server: Callable[..., LiveServer], redis_url: str
+) -> None:
+    """A right secret sent behind twenty wrong ones still in flight meets the limit they exhaust."""
+    limits = {"login_max_per_account": 3, "login_max_per_ip": 100}
+    # One Redis connection, taken in turn: requests reach Redis in the order they asked for it.
+    settings = {"redis_max_connections": 1, "redis_socket_timeout": 10, **limits}
+    server = make_server(introspection_clients=CLIENTS, **settings)
+    address = "127." + ".".join(str(1 + byte % 250) for byte in secrets.token_bytes(3))  # counters of its own
+    redis = sync_client(redis_url)
+
+    async def guess_together() -> tuple[list[int], int, int]:
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        async with httpx.AsyncClient(base_url=server.url, transport=transport, timeout=30) as http:
+            assert (await http.post(INTROSPECT, data={"token": "x"}, auth=GOOD)).status_code == 200
+            # Held in Redis, the first guess keeps the connection and the others queue behind it.
+            if isinstance(redis, RedisCluster):
+                redis.execute_command("CLIENT PAUSE", 1500, "ALL", target_nodes=RedisCluster.PRIMARIES)
+            else:
+                redis.execute_command("CLIENT PAUSE", 1500, "ALL")
+            wrong = [
+                asyncio.ensure_future(http.post(INTROSPECT, data={"token": "x"}, auth=("notes-rs", f"g{n}")))
+                for n in range(20)
+            ]
+            await asyncio.sleep(0.5)  # a margin: the wrong guesses get in line first (three would do)
+            right = await http.post(INTROSPECT, data={"token": "x"}, auth=GOOD)
+            statuses = [response.status_code for response in await asyncio.gather(*wrong)]
+            later = await http.post(INTROSPECT, data={"token": "x"}, auth=GOOD)
+            return statuses, right.status_code, later.status_code
+
+    try:
+        statuses, right, later = asyncio.run(guess_together())
+    finally:
+        redis.close()
+    assert statuses.count(401) <= 3 and statuses.count(401) + statuses.count(429) == 20, statuses
+    # In flight with twenty wrong guesses, and behind them: the right secret waits like any other.
+    assert right == 429
+    assert later == 429
 
 
 @pytest.mark.parametrize(
@@ -197,16 +244,18 @@ def test_one_redis_round_trip_per_token(counted: tuple[httpx.Client, RoundTripCo
     assert counter.count - before == 1  # the limiter's read still happens
 
 
-def test_a_wrong_secret_costs_no_token_check(counted: tuple[httpx.Client, RoundTripCounter]) -> None:
+def test_a_wrong_secret_costs_the_one_round_trip_a_right_one_makes(
+    counted: tuple[httpx.Client, RoundTripCounter],
+) -> None:
     client, counter = counted
     account = logged_in_user(client)
     introspect(client, account.access_token, auth=("notes-rs", "wrong"))
     before = counter.count
     assert introspect(client, account.access_token, auth=("notes-rs", "wrong")).status_code == 401
-    # The limiter's read, the same round trip a right secret makes, then the
-    # failure counted on the client's two counters in one pipeline (each its own
-    # Redis Cluster slot), and nothing else: no answer is settled for the token.
-    assert counter.count - before == 2
+    # The failure counted on the client's two counters (each its own Redis
+    # Cluster slot) in the pipeline that reads the token, and nothing else: no
+    # answer is settled for the token.
+    assert counter.count - before == 1
 
 
 def test_once_limited_a_right_and_a_wrong_secret_look_the_same(
@@ -227,7 +276,10 @@ def test_once_limited_a_right_and_a_wrong_secret_look_the_same(
                 answers.append((response, counter.count - before))
     finally:
         counter.close()
-    assert [trips for _, trips in answers] == [1, 1, 1, 1]
+    # Two each: the pipeline, then, as the client's own counter refuses, the
+    # address's counter given back for a wrong secret, or the same round trip
+    # changing nothing for a right one.
+    assert [trips for _, trips in answers] == [2, 2, 2, 2]
     assert all(response.status_code == 429 for response, _ in answers)
     assert all(response.headers["Content-Type"] == "application/problem+json" for response, _ in answers)
     # What may differ: the request id, the date, and the wait, which may tick between two calls.

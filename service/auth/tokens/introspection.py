@@ -3,13 +3,15 @@
 Answered from the same Redis state as the service's own checks, so a logout
 or a revoked personal token is ``active: false`` at once on every instance.
 Callers authenticate with HTTP Basic credentials from INTROSPECTION_CLIENTS,
-compared in constant time in the process; a wrong secret is counted against
-the login limits like a password. The limiter's read (is this client
-blocked?) and the token's check share one Redis round trip, a pipeline of
-plain reads which a cluster client splits per node, and it is the same read
-whether the secret is right or wrong: a limited client gets the same 429 after
-the same work either way, so the answer's timing does not tell it which of its
-guesses was right.
+compared in constant time in the process, before Redis is asked anything.
+Then one pipeline (which a cluster client splits per node) reads the token
+and, for a wrong secret, counts the failure against the login limits like a
+password (the limiter's atomic take), or, for a right one, reads the same
+counters. Redis runs them in the order they arrive, so a right secret is
+answered only while fewer failures than the limit landed before it, however
+many guesses are in flight together. A limited client gets the same 429
+after the same round trips for a right and a wrong secret, so the answer's
+timing does not tell it which of its guesses was right.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from service.auth import limits
 from service.auth.sessions import ClientInfo, is_live, liveness_read
 from service.auth.tokens import personal as personal_tokens
 from service.auth.tokens.jwts import Claims, decode_token
-from service.errors import TooManyRequests, Unauthorized
+from service.errors import Unauthorized
 from service.serving.runtime import Runtime
 
 INACTIVE: dict[str, Any] = {"active": False}
@@ -65,23 +67,32 @@ async def introspect(rt: Runtime, authorization: str, client: ClientInfo, token:
     401 with ``WWW-Authenticate: Basic`` without valid client credentials, 429 while the client is limited.
     """
     client_id, matched = _check_client(rt, authorization)
+    settings = rt.settings
     # Per client and address: guesses from elsewhere must not lock the real client out.
     limit_name = f"introspection-client:{client_id}@{client.ip}"
-    counters = [limits.username_counter_key(limit_name), limits.address_counter_key(client.ip)]
-    # Nothing below branches on ``matched`` until the limiter has answered.
-    pat_key = personal_tokens.verdict_key(token) if personal_tokens.is_personal_token(token) else None
+    counters = {
+        limits.username_counter_key(limit_name): settings.login_max_per_account,
+        limits.address_counter_key(client.ip): settings.login_max_per_ip,
+    }
+    is_personal = personal_tokens.is_personal_token(token)
+    pat_key = personal_tokens.verdict_key_for_token(token) if is_personal else None
     claims = None if pat_key is not None else _claims(rt, token)
     async with rt.redis.pipeline(transaction=False) as pipe:
-        for key in counters:
-            pipe.get(key)
-            pipe.ttl(key)
+        # A wrong secret is counted, a right one only read, in the one round
+        # trip that reads the token either way. A right secret is never
+        # counted: resource servers introspect at high rates, and a take
+        # refunded later would let their own calls meet 429s.
+        queued = limits.queue_attempt(pipe, settings.login_window, counters, count=not matched)
         _queue_token_read(pipe, claims, pat_key)
         found = await pipe.execute()
-    _refuse_if_limited(rt, found[: 2 * len(counters)])
+    wait = await limits.settle_attempt(
+        rt.redis, settings.login_window, counters, found[:queued], counted=not matched
+    )
+    if wait:
+        raise limits.too_many_logins(wait)
     if not matched:
-        await limits.count_attempt(rt.redis, rt.settings, username=limit_name, ip=client.ip)
         raise ClientUnauthorized("The introspection client's credentials are wrong.")
-    token_read = found[2 * len(counters) :]
+    token_read = found[queued:]
     if pat_key is not None:
         return await _personal_answer(rt, token, token_read[0])
     if claims is None or not is_live(claims, token_read[0]):
@@ -106,15 +117,6 @@ def _check_client(rt: Runtime, authorization: str) -> tuple[str, bool]:
         same_secret = hmac.compare_digest(sent_secret, known_secret)
         matched |= same_id and same_secret
     return client_id, matched
-
-
-def _refuse_if_limited(rt: Runtime, counts_and_ttls: list[Any]) -> None:
-    """429 when a counter is exhausted, with the count attempt's own rule (at or over its limit)."""
-    limits_in_order = [rt.settings.login_max_per_account, rt.settings.login_max_per_ip]
-    for limit, count, ttl in zip(limits_in_order, counts_and_ttls[0::2], counts_and_ttls[1::2], strict=True):
-        if int(count or 0) >= limit:
-            wait = max(int(ttl), 1) if int(ttl) > 0 else rt.settings.login_window
-            raise TooManyRequests(f"Too many login attempts; try again in {wait} seconds.", retry_after=wait)
 
 
 def _queue_token_read(pipe: Pipeline, claims: Claims | None, pat_key: str | None) -> None:

@@ -178,13 +178,13 @@ async def _tombstone(rt: Runtime, revoked: list[tuple[str, datetime]], now: date
     await wait_for_replicas(rt.redis, *(_verdict_key(token_hash) for token_hash, _ in revoked))
 
 
-def verdict_key(token: str) -> str | None:
+def verdict_key_for_token(token: str) -> str | None:
     """The Redis key of a well-formed token's cached verdict, for a pipeline; None if malformed."""
     return _verdict_key(digest(token)) if _SHAPE.match(token) else None
 
 
 async def settle_verdict(rt: Runtime, token: str, cached: str | None) -> Verdict | None:
-    """What a live token grants, given the value read at ``verdict_key``; the database only on a miss."""
+    """What a live token grants, given the value read at ``verdict_key_for_token``; the database on a miss."""
     now = utcnow()
     if cached == _REVOKED:
         return None
