@@ -96,9 +96,7 @@ class ClusterNode:
         return self.pid is not None and _pid_alive(self.pid)
 
     def signal(self, number: int) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(number)
-        elif self.process is None and self.pid is not None and _pid_alive(self.pid):
+        if self.pid is not None and self.alive():
             os.kill(self.pid, number)
 
     def wait_gone(self, timeout: float = 10.0) -> None:
@@ -245,12 +243,6 @@ class RedisCluster6:
         self.kill(victim)
         return victim
 
-    def pause(self, port: int) -> None:
-        self.node(port).signal(signal.SIGSTOP)
-
-    def resume(self, port: int) -> None:
-        self.node(port).signal(signal.SIGCONT)
-
     def wait_failover(self, old_master: int, timeout: float = 60.0) -> None:
         """Wait until a replica has taken over the killed master's slots and the cluster is ok."""
 
@@ -278,7 +270,6 @@ class RedisCluster6:
     def stop(self) -> None:
         """Stop every node (SIGTERM, then SIGKILL after 10 s)."""
         for node in self.nodes:
-            node.signal(signal.SIGCONT)  # a paused process cannot act on SIGTERM
             node.signal(signal.SIGTERM)
         for node in self.nodes:
             try:

@@ -1,7 +1,11 @@
 """The Redis Cluster client (``REDIS_URL=redis+cluster://...``) and WAIT on a cluster's masters.
 
-Our overrides of redis-py's asyncio cluster client (``execute_command``,
-``pipeline``, a node's connection for WAIT), checked against redis-py 8.1.0.
+This module owns our overrides of redis-py's asyncio cluster client
+(``RedisCluster.execute_command`` and ``pipeline``, ``ClusterPipeline.initialize``
+and ``execute``) and the internals they use (``RedisCluster._initialize``, a
+pipeline's redirected commands re-sent through the client's ``execute_command``,
+``NodesManager.get_node_from_slot``, ``ClusterNode.acquire_connection`` and
+``release``, ``Connection.pack_commands``), checked against redis-py 8.1.0.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from redis.exceptions import (
 from config.redis_url import parse_cluster_url
 from config.settings import Settings
 from service.serving.queueing import take_turn
+
+REDIS_CHECKED = "8.1.0"
 
 # One per master, written only by fence_masters: a write is what WAIT measures from.
 FENCE_PREFIX = "service:replication-fence:"

@@ -18,9 +18,13 @@ from flask import Flask
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import H11Protocol
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineStrategy, RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import MaxConnectionsError, SlotNotCoveredError
 
 from service import redis as service_redis
+from service import redis_cluster
 from service.serving import bridge, exchange, hypercorn_h11
 from tests.support.processes import ROOT
 
@@ -28,6 +32,7 @@ OWNERS = [
     ("asgiref", exchange, exchange.ASGIREF_CHECKED),
     ("Flask", bridge, bridge.FLASK_CHECKED),
     ("redis", service_redis, service_redis.REDIS_CHECKED),
+    ("redis", redis_cluster, redis_cluster.REDIS_CHECKED),
     ("hypercorn", hypercorn_h11, hypercorn_h11.HYPERCORN_CHECKED),
     ("h11", hypercorn_h11, hypercorn_h11.H11_CHECKED),
 ]
@@ -45,7 +50,9 @@ def _parameters(function: object) -> list[str]:
     return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("package", "owner", "checked"), OWNERS, ids=[o[0] for o in OWNERS])
+@pytest.mark.parametrize(
+    ("package", "owner", "checked"), OWNERS, ids=[f"{o[0]}-{o[1].__name__}" for o in OWNERS]
+)
 def test_each_override_was_checked_against_the_pinned_and_installed_version(
     package: str, owner: ModuleType, checked: str
 ) -> None:
@@ -92,6 +99,45 @@ def test_redis_pools_have_the_methods_and_attributes_the_fair_pool_wraps() -> No
     assert {"redis_class", "connection_pool_class"} <= set(_parameters(Sentinel.master_for))
     # The replica settings live on our client under names redis-py does not use.
     assert not hasattr(Redis, "sentinels") and not hasattr(Redis, "replica_acks")
+
+
+def test_the_cluster_client_has_the_internals_our_cluster_client_and_pipeline_use() -> None:
+    assert _parameters(RedisCluster.execute_command) == ["self", "args", "kwargs"]
+    assert _parameters(RedisCluster.pipeline) == ["self", "transaction", "shard_hint"]
+    assert _parameters(ClusterPipeline.__init__) == ["self", "client", "transaction"]
+    assert _parameters(ClusterPipeline.execute) == ["self", "raise_on_error", "allow_redirections"]
+    for coroutine in (RedisCluster.initialize, ClusterPipeline.initialize, ClusterPipeline.execute):
+        assert inspect.iscoroutinefunction(coroutine), coroutine.__qualname__
+    # A redirected command of a pipeline goes through the client's execute_command (our turn).
+    assert "execute_command" in PipelineStrategy._execute.__code__.co_names
+    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", 1)])
+    assert client._initialize is True  # until the first initialize() fetched the slot map
+    assert client.pipeline().cluster_client is client
+    # Our attributes are names redis-py does not use.
+    for name in ("take_turn", "turn", "_turns", "pool_timeout", "replica_acks", "replica_timeout"):
+        assert not hasattr(client, name), name
+
+
+def test_a_cluster_node_hands_out_connections_and_finds_a_slots_node_as_we_use_them() -> None:
+    node = ClusterNode("127.0.0.1", 1, max_connections=1)
+    connection = node.acquire_connection()
+    assert isinstance(connection, Connection)
+    with pytest.raises(MaxConnectionsError):  # no waiting: why our client bounds its turns
+        node.acquire_connection()
+    node.release(connection)
+    assert node.acquire_connection() is connection
+    assert connection.pack_commands([("INCR", "k"), ("WAIT", 1, 10)]) == [
+        b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$2\r\n10\r\n"
+    ]
+    for name in ("send_packed_command", "read_response", "disconnect"):
+        assert inspect.iscoroutinefunction(getattr(Connection, name)), name
+    nodes = RedisCluster(startup_nodes=[node]).nodes_manager
+    assert _parameters(nodes.get_node_from_slot)[:1] == ["slot"]
+    # A slot with no node is SlotNotCoveredError, which picking a fence key skips.
+    nodes.slots_cache = {5: [node], 6: []}
+    assert nodes.get_node_from_slot(5) is node
+    with pytest.raises(SlotNotCoveredError):
+        nodes.get_node_from_slot(6)
 
 
 def test_hypercorn_sends_its_refusals_and_status_lines_through_the_methods_we_override() -> None:
