@@ -12,16 +12,18 @@ from importlib.metadata import version
 from types import ModuleType
 
 import h11
+import hypercorn.asyncio.run
 import pytest
 from asgiref.wsgi import WsgiToAsgiInstance
 from flask import Flask
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import H11Protocol
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.sentinel import Sentinel
 
 from service import redis as service_redis
-from service.serving import bridge, exchange, hypercorn_h11
+from service.serving import bridge, drain, exchange, hypercorn_h11
 from tests.support.processes import ROOT
 
 OWNERS = [
@@ -29,6 +31,7 @@ OWNERS = [
     ("Flask", bridge, bridge.FLASK_CHECKED),
     ("redis", service_redis, service_redis.REDIS_CHECKED),
     ("hypercorn", hypercorn_h11, hypercorn_h11.HYPERCORN_CHECKED),
+    ("hypercorn", drain, drain.HYPERCORN_CHECKED),
     ("h11", hypercorn_h11, hypercorn_h11.H11_CHECKED),
 ]
 
@@ -45,7 +48,9 @@ def _parameters(function: object) -> list[str]:
     return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("package", "owner", "checked"), OWNERS, ids=[o[0] for o in OWNERS])
+@pytest.mark.parametrize(
+    ("package", "owner", "checked"), OWNERS, ids=[f"{o[0]}-{o[1].__name__.rsplit('.', 1)[1]}" for o in OWNERS]
+)
 def test_each_override_was_checked_against_the_pinned_and_installed_version(
     package: str, owner: ModuleType, checked: str
 ) -> None:
@@ -109,3 +114,24 @@ def test_h11_remakes_a_response_from_headers_it_validated() -> None:
     made = h11.Response(status_code=200, headers=[(b"Content-Type", b"text/plain")])
     again = h11.Response(status_code=200, headers=made.headers, reason=b"OK", _parsed=True)
     assert (again.headers, again.reason) == (made.headers, b"OK")
+
+
+def test_hypercorn_closes_idle_connections_on_shutdown_where_the_drain_overrides_it() -> None:
+    # The idle timer is what wakes on context.terminated; our version drops that wait.
+    assert {"terminated", "keep_alive_timeout", "_initiate_server_close"} <= set(
+        TCPServer._idle_timeout.__code__.co_names
+    )
+    assert "_idle_timeout" in TCPServer.run.__code__.co_names
+    # worker_serve's connection callback looks the class up as a module global.
+    (callback,) = (
+        const
+        for const in hypercorn.asyncio.run.worker_serve.__code__.co_consts
+        if getattr(const, "co_name", "") == "_server_callback"
+    )
+    assert "TCPServer" in callback.co_names
+    # Shutdown is the one reason _maybe_recycle closes a connection both sides are done with.
+    assert {"terminated", "start_next_cycle", "can_read", "_close_stream"} <= set(
+        H11Protocol._maybe_recycle.__code__.co_names
+    )
+    assert "_maybe_recycle" in H11Protocol.stream_send.__code__.co_names
+    assert _parameters(H11Protocol.stream_send) == ["self", "event"]
