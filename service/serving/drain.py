@@ -18,7 +18,9 @@ KEEP_ALIVE_TIMEOUT (config/settings.py refuses less). docs/deployment.md,
 
 This module owns our override of hypercorn's internals, checked against
 hypercorn 0.18.0: ``TCPServer._idle_timeout()`` (re-implemented without its
-wait on ``context.terminated``; it calls ``_initiate_server_close``) and the
+wait on ``context.terminated``; it calls ``_initiate_server_close``),
+``TCPServer._read_data()`` (extended: the ``idle_task`` is stopped once the
+peer has closed, or a connection it closed would wait out the timer), and the
 module global ``hypercorn.asyncio.run.TCPServer`` its ``worker_serve``
 instantiates per connection; ``H11Protocol.stream_send(event)`` (a final
 ``Response`` event given a ``connection: close`` header once
@@ -49,6 +51,12 @@ _CLOSE = (b"connection", b"close")
 
 class DrainingTCPServer(TCPServer):
     """``TCPServer`` whose idle connections outlive SIGTERM by up to KEEP_ALIVE_TIMEOUT."""
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        # Nothing more can arrive: end now instead of when the idle timer
+        # does (hypercorn's timer ended such a connection at shutdown, ours no longer does).
+        await self.idle_task.stop()
 
     async def _idle_timeout(self) -> None:
         # hypercorn also wakes on context.terminated, closing the connection

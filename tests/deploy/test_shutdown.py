@@ -112,6 +112,23 @@ def test_a_keep_alive_connection_idle_at_sigterm_still_gets_its_next_request_ans
     assert _pools_closed(served) == 1
 
 
+def test_connections_their_clients_closed_do_not_hold_up_the_stop(
+    serve_process: Callable[..., ServedProcess],
+) -> None:
+    served = serve_process(keep_alive_timeout=20, graceful_timeout=30)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert _read_head(sock).startswith(b"HTTP/1.1 200")
+    assert served.process is not None
+    stopped = time.monotonic()
+    served.process.send_signal(signal.SIGTERM)
+
+    assert served.process.wait(30) == 0
+    assert time.monotonic() - stopped < 5  # not the 20 s an open idle connection may take
+    assert _pools_closed(served) == 1
+
+
 def test_a_graceful_timeout_shorter_than_the_keep_alive_timeout_is_refused_at_start() -> None:
     # A stop would end the idle connections before nginx is done with them.
     result = run_serve({"PORT": str(free_port()), "GRACEFUL_TIMEOUT": "3", "KEEP_ALIVE_TIMEOUT": "5"})

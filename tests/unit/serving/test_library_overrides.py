@@ -122,6 +122,9 @@ def test_hypercorn_closes_idle_connections_on_shutdown_where_the_drain_overrides
         TCPServer._idle_timeout.__code__.co_names
     )
     assert "_idle_timeout" in TCPServer.run.__code__.co_names
+    # run() reads inside the task group that holds the idle timer, and waits for it on leaving.
+    assert {"_read_data", "idle_task"} <= set(TCPServer.run.__code__.co_names)
+    assert _parameters(TCPServer._read_data) == ["self"]
     # worker_serve's connection callback looks the class up as a module global.
     (callback,) = (
         const
