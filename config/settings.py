@@ -258,6 +258,8 @@ class Settings(BaseSettings):
             )
         if self.access_token_ttl > self.refresh_token_ttl:
             raise ValueError("ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL")
+        if self.graceful_timeout < self.keep_alive_timeout:  # a stop drains idle connections that long
+            raise ValueError("GRACEFUL_TIMEOUT must be at least KEEP_ALIVE_TIMEOUT (docs/deployment.md)")
         # Email: the mail settings' own checks (the relay itself is required at start).
         from service.mail.settings import MailSettings  # service.mail needs nothing from here
 

@@ -5,8 +5,8 @@ behind the real nginx with config/nginx.conf, and runs locust headless with
 tests/load/locustfile.py against nginx while it performs the procedure of
 docs/deployment.md ("Key rotation"): a new key from ``python -m service keys
 generate``, a rolling restart of instance A and then B with ``old,new`` (each
-taken out of nginx by a reload, stopped with SIGTERM, which drains, started
-on the same port and put back), another with ``new,old``, and, once the old
+stopped with SIGTERM, which drains, and started on the same port; nginx is
+neither reloaded nor told), another with ``new,old``, and, once the old
 key's last refresh token has expired (lifetimes are shortened for the drill),
 a last one with the new key alone. It prints locust's request and failure
 counts and exits non-zero on any failure.
@@ -39,14 +39,12 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
-from tests.support import nginx as nginx_support  # noqa: E402
 from tests.support.nginx import Nginx  # noqa: E402
 from tests.support.processes import RedisServer, free_port, migrate  # noqa: E402
 from tests.support.served import ServedProcess  # noqa: E402
 
 KEYS_LINE = re.compile(r"^SIGNING_KEYS=(\S+)$", re.MULTILINE)
 INTROSPECTION_CLIENT = f"drill-rs:{secrets.token_urlsafe(24)}"  # a resource server among the users
-FAIL_TIMEOUT = re.compile(r"^\s*server app:8000 .*fail_timeout=(\d+)s", re.MULTILINE)
 
 
 def log(message: str) -> None:
@@ -67,40 +65,8 @@ def kids(url: str) -> set[str]:
     return {key["kid"] for key in httpx.get(f"{url}/.well-known/jwks.json", timeout=10).json()["keys"]}
 
 
-def fail_timeout() -> float:
-    """How long nginx leaves an upstream aside once it refused connections (config/nginx.conf)."""
-    found = FAIL_TIMEOUT.search(nginx_support.CONFIG.read_text())
-    return float(found.group(1)) if found else 10.0
-
-
-def nginx_workers(nginx: Nginx) -> set[int]:
-    found = subprocess.run(
-        ["pgrep", "-P", str(nginx.process.pid)], capture_output=True, text=True, check=False
-    )
-    return {int(pid) for pid in found.stdout.split()}
-
-
-def route(nginx: Nginx, instances: list[ServedProcess], out: ServedProcess | None = None) -> None:
-    """Reload nginx with ``out`` marked ``down``; return once the old workers have finished.
-
-    An old worker exits after its requests in flight are answered and closes
-    its idle keep-alive connections itself, so the instance taken out is left
-    with no connection on which a request could still be arriving.
-    """
-    upstreams = [f"127.0.0.1:{each.port}{' down' if each is out else ''}" for each in instances]
-    (nginx.directory / "nginx.conf").write_text(
-        nginx_support.render_config(upstreams, nginx.port, nginx.directory)
-    )
-    old = nginx_workers(nginx)
-    nginx.process.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 60
-    while old & nginx_workers(nginx):
-        if time.monotonic() > deadline:
-            raise RuntimeError("nginx's old workers did not finish within 60 s")
-        time.sleep(0.1)
-
-
 def wait_for_traffic(nginx: Nginx, instance: ServedProcess, since: int, name: str) -> None:
+    """Return once nginx has sent a request to ``instance`` (first try) since log offset ``since``."""
     deadline = time.monotonic() + 60
     while f"upstream=127.0.0.1:{instance.port} " not in nginx.access_log()[since:]:
         if time.monotonic() > deadline:
@@ -108,30 +74,33 @@ def wait_for_traffic(nginx: Nginx, instance: ServedProcess, since: int, name: st
         time.sleep(0.1)
 
 
-def roll(instances: list[ServedProcess], nginx: Nginx, signing_keys: str, *, abrupt: bool) -> None:
-    """A rolling restart: each instance in turn stops (SIGTERM: it drains) and starts with ``signing_keys``.
+def roll(instances: list[ServedProcess], nginx: Nginx, signing_keys: str) -> None:
+    """A rolling restart: each instance in turn stops (SIGTERM) and starts with ``signing_keys``.
 
-    Each is first taken out of nginx (a reload), stopped, started, and put back;
-    the next one stops only once nginx sends traffic to it again. ``abrupt``
-    leaves nginx as it is and relies on ``proxy_next_upstream`` alone; nginx
-    then sets the stopped instance aside for ``fail_timeout``, which the next
-    stop must wait out, or nginx would be left with no upstream.
+    nginx is left as it is. A stopping instance refuses new connections at
+    once, which nginx retries on the other (even a POST: nothing was sent),
+    and it answers what nginx sends on the connections it already holds
+    (service/serving/drain.py). The next instance stops only once nginx sends
+    traffic to the restarted one again: nginx sets an instance that refused
+    connections aside for ``fail_timeout``, and stopping the other meanwhile
+    would leave it no upstream. ``zone`` in config/nginx.conf makes that one
+    state for all of nginx's workers, so one request seen is all of them.
     """
     for name, instance in zip("AB", instances, strict=True):
         started = time.monotonic()
-        if not abrupt:
-            route(nginx, instances, out=instance)
         status = instance.terminate(timeout=60)
+        drained = time.monotonic() - started
         instance.environ["SIGNING_KEYS"] = signing_keys
         instance.start()
         seen = len(nginx.access_log())
-        if abrupt:
-            time.sleep(fail_timeout() + 1)
-        else:
-            route(nginx, instances)
         wait_for_traffic(nginx, instance, seen, name)
         elapsed = time.monotonic() - started
-        log(f"instance {name} restarted (drained, exit {status}), serving through nginx: {elapsed:.1f} s")
+        log(
+            f"instance {name} restarted (SIGTERM, drained in {drained:.1f} s, exit {status}), "
+            f"serving through nginx: {elapsed:.1f} s"
+        )
+        if status != 0:
+            raise RuntimeError(f"instance {name} did not stop gracefully (exit {status})")
 
 
 @contextmanager
@@ -206,15 +175,15 @@ def drill(args: argparse.Namespace, work: Path) -> int:
             both_old_first, both_new_first = generate_key(key_dir, old)
             new = both_new_first.split(",")[0]
             log("step 1: every instance verifies and publishes the new key")
-            roll(instances, nginx, both_old_first, abrupt=args.abrupt)
+            roll(instances, nginx, both_old_first)
             time.sleep(args.settle)
             log("step 2: every instance signs with the new key")
-            roll(instances, nginx, both_new_first, abrupt=args.abrupt)
+            roll(instances, nginx, both_new_first)
             wait = args.refresh_ttl + 2
             log(f"waiting {wait} s: REFRESH_TOKEN_TTL, so the old key's last refresh token expires")
             time.sleep(wait)
             log("step 3: the old key is removed")
-            roll(instances, nginx, new, abrupt=args.abrupt)
+            roll(instances, nginx, new)
             time.sleep(args.settle)
             listed = kids(nginx.url)
         finally:
@@ -250,12 +219,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--access-ttl", type=int, default=20, help="ACCESS_TOKEN_TTL of the drill")
     parser.add_argument("--refresh-ttl", type=int, default=60, help="REFRESH_TOKEN_TTL of the drill")
     parser.add_argument("--graceful-timeout", type=float, help="GRACEFUL_TIMEOUT (default: the setting's)")
-    parser.add_argument(
-        "--no-upstream-keepalive", action="store_true", help="nginx opens a connection per request"
-    )
-    parser.add_argument(
-        "--abrupt", action="store_true", help="stop instances without taking them out of nginx first"
-    )
     parser.add_argument("--database-url", help="default: a SQLite file in the work directory")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, locust CSV)")
     args = parser.parse_args(argv)

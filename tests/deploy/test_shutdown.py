@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD, random_username, register
-from tests.support.processes import wait_until
-from tests.support.served import ServedProcess
+from tests.support.processes import free_port, wait_until
+from tests.support.served import ServedProcess, run_serve
 
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
@@ -78,6 +78,71 @@ def test_a_burst_of_signals_stops_the_server_gracefully(
     # Every process is gone: the workers, and anything else in the group.
     wait_until(lambda: not _group_alive(master), timeout=10)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
+def test_a_keep_alive_connection_idle_at_sigterm_still_gets_its_next_request_answered(
+    serve_process: Callable[..., ServedProcess],
+) -> None:
+    # As nginx holds upstream connections open: one used a moment ago, one never used.
+    served = serve_process(keep_alive_timeout=5)
+    used = socket.create_connection(("127.0.0.1", served.port), timeout=30)
+    used.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert _read_head(used).startswith(b"HTTP/1.1 200")
+    unused = socket.create_connection(("127.0.0.1", served.port), timeout=30)
+    assert served.process is not None
+    served.process.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    # New connections are refused at once (a proxy retries those elsewhere, even a POST) ...
+    wait_until(lambda: not _accepts(served.port), timeout=10)
+    body = json.dumps({"username": random_username(), "password": PASSWORD}).encode()
+    used.sendall(
+        f"POST {REGISTER} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    reply = _read_all(used)  # ... and the request on the open one is served, then the connection ends.
+
+    head = reply.partition(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 201"), reply
+    assert b"\r\nconnection: close" in head, reply
+    # The unused one is closed once idle for KEEP_ALIVE_TIMEOUT, and the server stops gracefully.
+    assert _read_all(unused) == b""
+    assert served.process.wait(30) == 0
+    assert 4 < time.monotonic() - stopped < 10
+    assert _pools_closed(served) == 1
+
+
+def test_connections_their_clients_closed_do_not_hold_up_the_stop(
+    serve_process: Callable[..., ServedProcess],
+) -> None:
+    served = serve_process(keep_alive_timeout=20, graceful_timeout=30)
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert _read_head(sock).startswith(b"HTTP/1.1 200")
+    assert served.process is not None
+    stopped = time.monotonic()
+    served.process.send_signal(signal.SIGTERM)
+
+    assert served.process.wait(30) == 0
+    assert time.monotonic() - stopped < 5  # not the 20 s an open idle connection may take
+    assert _pools_closed(served) == 1
+
+
+def test_a_graceful_timeout_shorter_than_the_keep_alive_timeout_is_refused_at_start() -> None:
+    # A stop would end the idle connections before nginx is done with them.
+    result = run_serve({"PORT": str(free_port()), "GRACEFUL_TIMEOUT": "3", "KEEP_ALIVE_TIMEOUT": "5"})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert "GRACEFUL_TIMEOUT must be at least KEEP_ALIVE_TIMEOUT" in json.loads(line)["message"], line
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return False
+    return True
 
 
 def _register_all_but_the_last_byte(port: int) -> tuple[socket.socket, bytes]:

@@ -12,9 +12,11 @@ from importlib.metadata import version
 from types import ModuleType
 
 import h11
+import hypercorn.asyncio.run
 import pytest
 from asgiref.wsgi import WsgiToAsgiInstance
 from flask import Flask
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.protocol import ProtocolWrapper
 from hypercorn.protocol.h11 import H11Protocol
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -25,7 +27,7 @@ from redis.exceptions import MaxConnectionsError, SlotNotCoveredError
 
 from service import redis as service_redis
 from service import redis_cluster
-from service.serving import bridge, exchange, hypercorn_h11
+from service.serving import bridge, drain, exchange, hypercorn_h11
 from tests.support.processes import ROOT
 
 OWNERS = [
@@ -34,6 +36,7 @@ OWNERS = [
     ("redis", service_redis, service_redis.REDIS_CHECKED),
     ("redis", redis_cluster, redis_cluster.REDIS_CHECKED),
     ("hypercorn", hypercorn_h11, hypercorn_h11.HYPERCORN_CHECKED),
+    ("hypercorn", drain, drain.HYPERCORN_CHECKED),
     ("h11", hypercorn_h11, hypercorn_h11.H11_CHECKED),
 ]
 
@@ -51,7 +54,7 @@ def _parameters(function: object) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("package", "owner", "checked"), OWNERS, ids=[f"{o[0]}-{o[1].__name__}" for o in OWNERS]
+    ("package", "owner", "checked"), OWNERS, ids=[f"{o[0]}-{o[1].__name__.rsplit('.', 1)[1]}" for o in OWNERS]
 )
 def test_each_override_was_checked_against_the_pinned_and_installed_version(
     package: str, owner: ModuleType, checked: str
@@ -159,3 +162,27 @@ def test_h11_remakes_a_response_from_headers_it_validated() -> None:
     made = h11.Response(status_code=200, headers=[(b"Content-Type", b"text/plain")])
     again = h11.Response(status_code=200, headers=made.headers, reason=b"OK", _parsed=True)
     assert (again.headers, again.reason) == (made.headers, b"OK")
+
+
+def test_hypercorn_closes_idle_connections_on_shutdown_where_the_drain_overrides_it() -> None:
+    # The idle timer is what wakes on context.terminated; our version drops that wait.
+    assert {"terminated", "keep_alive_timeout", "_initiate_server_close"} <= set(
+        TCPServer._idle_timeout.__code__.co_names
+    )
+    assert "_idle_timeout" in TCPServer.run.__code__.co_names
+    # run() reads inside the task group that holds the idle timer, and waits for it on leaving.
+    assert {"_read_data", "idle_task"} <= set(TCPServer.run.__code__.co_names)
+    assert _parameters(TCPServer._read_data) == ["self"]
+    # worker_serve's connection callback looks the class up as a module global.
+    (callback,) = (
+        const
+        for const in hypercorn.asyncio.run.worker_serve.__code__.co_consts
+        if getattr(const, "co_name", "") == "_server_callback"
+    )
+    assert "TCPServer" in callback.co_names
+    # Shutdown is the one reason _maybe_recycle closes a connection both sides are done with.
+    assert {"terminated", "start_next_cycle", "can_read", "_close_stream"} <= set(
+        H11Protocol._maybe_recycle.__code__.co_names
+    )
+    assert "_maybe_recycle" in H11Protocol.stream_send.__code__.co_names
+    assert _parameters(H11Protocol.stream_send) == ["self", "event"]
