@@ -18,7 +18,7 @@ from tests.factories import PASSWORD, Account, log_in, register
 from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
-from tests.support.round_trips import RoundTripCounter
+from tests.support.round_trips import RoundTripCounter, counted_client
 
 SESSION = "/api/v1/session"
 ME = "/api/v1/users/me"
@@ -232,15 +232,10 @@ def test_logout_all_costs_the_same_round_trips_however_many_cookie_logins(
 ) -> None:
     # The cookie records are in other slots than the sessions: deleted after
     # the script, in one pipeline rather than one DEL each.
-    counter = RoundTripCounter(single_node_redis_url)
-    try:
-        server = make_server(redis_url=counter.url)
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            _logout_all_round_trips(client, counter, 1)  # loads the scripts into this Redis
-            one = _logout_all_round_trips(client, counter, 1)
-            several = _logout_all_round_trips(client, counter, 5)
-    finally:
-        counter.close()
+    with counted_client(make_server, single_node_redis_url) as (client, counter):
+        _logout_all_round_trips(client, counter, 1)  # loads the scripts into this Redis
+        one = _logout_all_round_trips(client, counter, 1)
+        several = _logout_all_round_trips(client, counter, 5)
     assert several == one
 
 

@@ -17,7 +17,7 @@ from tests.factories import PASSWORD, logged_in_user
 from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
-from tests.support.round_trips import RoundTripCounter
+from tests.support.round_trips import RoundTripCounter, counted_client
 from tests.support.signing import forge, new_key_path
 
 INTROSPECT = "/api/v1/auth/introspect"
@@ -220,11 +220,8 @@ def counted(
     make_server: Callable[..., LiveServer], single_node_redis_url: str
 ) -> Iterator[tuple[httpx.Client, RoundTripCounter]]:
     """A server whose Redis traffic passes through a round-trip counter."""
-    counter = RoundTripCounter(single_node_redis_url)
-    server = make_server(introspection_clients=CLIENTS, redis_url=counter.url)
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield http, counter
-    counter.close()
+    with counted_client(make_server, single_node_redis_url, introspection_clients=CLIENTS) as counted:
+        yield counted
 
 
 def test_one_redis_round_trip_per_token(counted: tuple[httpx.Client, RoundTripCounter]) -> None:
@@ -261,21 +258,19 @@ def test_a_wrong_secret_costs_the_one_round_trip_a_right_one_makes(
 def test_once_limited_a_right_and_a_wrong_secret_look_the_same(
     make_server: Callable[..., LiveServer], private_redis: RedisServer
 ) -> None:
-    counter = RoundTripCounter(private_redis.url)
     limits = {"login_max_per_account": 2, "login_max_per_ip": 100}
-    server = make_server(introspection_clients=CLIENTS, redis_url=counter.url, **limits)
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            token = logged_in_user(client).access_token
-            for guess in ("guess-1", "guess-2"):
-                assert introspect(client, token, auth=("notes-rs", guess)).status_code == 401
-            answers = []
-            for auth in (GOOD, ("notes-rs", "guess-3"), GOOD, ("notes-rs", "guess-4")):
-                before = counter.count
-                response = introspect(client, token, auth=auth)
-                answers.append((response, counter.count - before))
-    finally:
-        counter.close()
+    with counted_client(make_server, private_redis.url, introspection_clients=CLIENTS, **limits) as (
+        client,
+        counter,
+    ):
+        token = logged_in_user(client).access_token
+        for guess in ("guess-1", "guess-2"):
+            assert introspect(client, token, auth=("notes-rs", guess)).status_code == 401
+        answers = []
+        for auth in (GOOD, ("notes-rs", "guess-3"), GOOD, ("notes-rs", "guess-4")):
+            before = counter.count
+            response = introspect(client, token, auth=auth)
+            answers.append((response, counter.count - before))
     # Two each: the pipeline, then, as the client's own counter refuses, the
     # address's counter given back for a wrong secret, or the same round trip
     # changing nothing for a right one.

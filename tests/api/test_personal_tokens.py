@@ -14,7 +14,7 @@ from tests.factories import PASSWORD, Account, logged_in_user
 from tests.support.cluster import sync_client
 from tests.support.live import LiveServer
 from tests.support.processes import RedisServer
-from tests.support.round_trips import RoundTripCounter
+from tests.support.round_trips import counted_client
 
 TOKENS = "/api/v1/auth/tokens"
 ME = "/api/v1/users/me"
@@ -268,16 +268,11 @@ def test_any_id_a_path_can_carry_is_a_plain_404(client: httpx.Client, token_id: 
 def test_a_request_with_a_token_costs_one_redis_round_trip(
     make_server: Callable[..., LiveServer], single_node_redis_url: str
 ) -> None:
-    counter = RoundTripCounter(single_node_redis_url)
-    try:
-        server = make_server(redis_url=counter.url)
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            account = logged_in_user(client)
-            _, headers = pat(client, account, ["profile:read", "notes:read", "notes:write"])
-            assert client.get(ME, headers=headers).status_code == 200  # fills the cached verdict
-            for method, path in (("GET", ME), ("GET", NOTES), ("GET", ME)):
-                before = counter.count
-                assert client.request(method, path, headers=headers).status_code == 200
-                assert counter.count - before == 1
-    finally:
-        counter.close()
+    with counted_client(make_server, single_node_redis_url) as (client, counter):
+        account = logged_in_user(client)
+        _, headers = pat(client, account, ["profile:read", "notes:read", "notes:write"])
+        assert client.get(ME, headers=headers).status_code == 200  # fills the cached verdict
+        for method, path in (("GET", ME), ("GET", NOTES), ("GET", ME)):
+            before = counter.count
+            assert client.request(method, path, headers=headers).status_code == 200
+            assert counter.count - before == 1

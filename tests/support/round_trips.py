@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 from tests.support.processes import free_port
 
@@ -80,3 +85,17 @@ class RoundTripCounter:
         finally:
             client_writer.close()
             upstream_writer.close()
+
+
+@contextmanager
+def counted_client(
+    make_server: Callable[..., Any], redis_url: str, **settings: Any
+) -> Iterator[tuple[httpx.Client, RoundTripCounter]]:
+    """A client of a live server (``make_server``'s) whose Redis traffic passes through a counter."""
+    counter = RoundTripCounter(redis_url)
+    try:
+        server = make_server(redis_url=counter.url, **settings)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield client, counter
+    finally:
+        counter.close()
