@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-cluster check lint types format migrate install install-dev test-postgres \
+.PHONY: help run test test-cluster test-sentinel check lint types format migrate install install-dev test-postgres \
         ensure-chromium ensure-nginx ensure-test-packages stop-redis clean bench load install-bench rotation-drill
 
 help: ## list the targets
@@ -19,20 +19,23 @@ run: install ## serve the API on http://127.0.0.1:8000 (SQLite, a private Redis 
 	$(PY) -m alembic upgrade head
 	$(PY) serve.py --mail-worker
 
-# The auth and notes API suites again, on a six-node Redis Cluster the run starts
-# (tests/support/cluster.py); `make test` runs them after the whole suite unless
-# PYTEST_ARGS picks tests.
-CLUSTER_SUITES ?= tests/api/test_accounts.py tests/api/test_sessions.py tests/api/test_refresh.py \
+# The auth and notes API suites again, on a six-node Redis Cluster and on a
+# Sentinel-managed master the run starts (tests/support/cluster.py, sentinel.py);
+# `make test` runs them after the whole suite unless PYTEST_ARGS picks tests.
+REDIS_SUITES ?= tests/api/test_accounts.py tests/api/test_sessions.py tests/api/test_refresh.py \
   tests/api/test_concurrent_refresh.py tests/api/test_cookie_session.py tests/api/test_login_limits.py \
   tests/api/test_tokens.py tests/api/test_personal_tokens.py tests/api/test_mfa.py tests/api/test_email.py \
   tests/api/test_introspection.py tests/api/test_account_deletion.py tests/api/test_notes.py
 
-test: install-dev ensure-test-packages ## run the test suite, then the auth and notes API suites on a Redis Cluster (installs redis-server, chromium, nginx-light with apt-get if missing)
+test: install-dev ensure-test-packages ## run the test suite, then the auth and notes API suites on a Redis Cluster and on Sentinel (installs redis-server, chromium, nginx-light with apt-get if missing)
 	$(PY) -m pytest $(PYTEST_ARGS)
-	@[ -n "$(PYTEST_ARGS)" ] || $(MAKE) --no-print-directory test-cluster
+	@[ -n "$(PYTEST_ARGS)" ] || $(MAKE) --no-print-directory test-cluster test-sentinel
 
 test-cluster: install-dev ensure-test-packages ## the auth and notes API suites on a six-node Redis Cluster
-	$(PY) -m pytest --redis-cluster $(CLUSTER_SUITES)
+	$(PY) -m pytest --redis-cluster $(REDIS_SUITES)
+
+test-sentinel: install-dev ensure-test-packages ## the auth and notes API suites on a Sentinel-managed master
+	$(PY) -m pytest --redis-sentinel $(REDIS_SUITES)
 
 check: lint types ## what CI checks besides the tests: ruff and mypy
 

@@ -36,9 +36,13 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The six-node cluster with --redis-cluster, else TEST_REDIS_URL, else a session redis-server."""
+    """The six-node cluster with --redis-cluster, Sentinel with --redis-sentinel, else TEST_REDIS_URL,
+    else a session redis-server."""
     if request.config.getoption("--redis-cluster"):
         yield request.getfixturevalue("redis_cluster").url
+        return
+    if request.config.getoption("--redis-sentinel"):
+        yield request.getfixturevalue("redis_sentinel").url
         return
     if os.environ.get("TEST_REDIS_URL"):
         yield os.environ["TEST_REDIS_URL"]
@@ -50,12 +54,13 @@ def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture
 def single_node_redis_url(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[str]:
-    """``redis_url``, or with --redis-cluster a private single node.
+    """``redis_url``, or with --redis-cluster or --redis-sentinel a private single node.
 
     For tests that put a relay in front of Redis: a cluster client follows the
-    node addresses CLUSTER SLOTS gives, past any relay.
+    node addresses CLUSTER SLOTS gives, and a Sentinel client the master's
+    address, past any relay.
     """
-    if not request.config.getoption("--redis-cluster"):
+    if not (request.config.getoption("--redis-cluster") or request.config.getoption("--redis-sentinel")):
         yield redis_url
         return
     directory = tmp_path / "single-node-redis"

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 from redis.cluster import RedisCluster
+from redis.sentinel import Sentinel
 
-from config.redis_url import is_cluster_url, parse_cluster_url
+from config.redis_url import is_cluster_url, is_sentinel_url, parse_cluster_url, parse_sentinel_url
 from scripts.redis_cluster import RedisCluster6
 
 
@@ -34,6 +35,11 @@ def sync_client(url: str) -> redis.Redis:
         host, port = target.nodes[0]
         # Typed as redis.Redis: the tests use only the keyed commands both share (and SCAN, all masters).
         return RedisCluster(host=host, port=port, password=target.password)  # type: ignore[return-value]
+    if is_sentinel_url(url):
+        sentinel = parse_sentinel_url(url)
+        return Sentinel(sentinel.sentinels).master_for(
+            sentinel.service_name, db=sentinel.db, password=sentinel.password
+        )
     return redis.Redis.from_url(url)
 
 

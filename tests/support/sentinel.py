@@ -125,6 +125,22 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-sentinel",
+        action="store_true",
+        help="run against a Sentinel-managed master (with a replica) started for the session",
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelCluster]:
+    """Master, replica and sentinel shared by the test session (never failed over)."""
+    cluster = SentinelCluster(tmp_path_factory.mktemp("redis-sentinel"))
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
 def sentinel_cluster(tmp_path: Path) -> Iterator[SentinelCluster]:
     """A fresh master + replica + sentinel for one test (failover tests change it)."""
