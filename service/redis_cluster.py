@@ -182,10 +182,9 @@ async def fence_masters(
     """How many replicas acknowledged, for each master of ``keys`` (every master if none)."""
     try:
         await client.initialize()  # the slot map, if no command has fetched it yet
-        found = {client.get_node_from_key(key) for key in keys} if keys else set(client.get_primaries())
-        nodes = [
-            node for node in found if node is not None
-        ]  # None: no replica (the key's own node is never None)
+        # A key's master: typed Optional only for get_node_from_key(replica=True).
+        masters = [cast(ClusterNode, client.get_node_from_key(key)) for key in keys]
+        nodes = set(masters) if keys else set(client.get_primaries())
         return list(await asyncio.gather(*(_fence_node(client, node, wanted, timeout_ms) for node in nodes)))
     except RedisClusterException as error:  # SlotNotCoveredError: a key's slot has no master now
         raise _cluster_down(error) from error

@@ -11,27 +11,26 @@ failed, a node that lost it) lists as unknown, never as an error.
 
 from __future__ import annotations
 
-from typing import Any
-
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from service.auth.session_keys import agent_digest, agent_key, agent_key_of_record
 from service.users.keys import Account
 
 
-async def store_and_get(redis: Redis, user_agent: str, ttl: int, key: str) -> Any:
-    """Store (and re-arm) ``user_agent``, if any, and GET ``key``: one round trip on one Redis."""
-    async with redis.pipeline(transaction=False) as pipe:
-        if user_agent:
-            pipe.set(agent_key(agent_digest(user_agent)), user_agent, ex=ttl)
-        pipe.get(key)
-        replies = await pipe.execute()
-    return replies[-1]
+def queue_store(pipe: Pipeline, user_agent: str, ttl: int) -> None:
+    """Queue storing (and re-arming) ``user_agent`` for ``ttl`` seconds into ``pipe``; nothing for none."""
+    if user_agent:
+        pipe.set(_key(user_agent), user_agent, ex=ttl)
 
 
 async def store(redis: Redis, user_agent: str, ttl: int) -> None:
     """Store (and re-arm) ``user_agent`` for ``ttl`` seconds."""
-    await redis.set(agent_key(agent_digest(user_agent)), user_agent, ex=ttl)
+    await redis.set(_key(user_agent), user_agent, ex=ttl)
+
+
+def _key(user_agent: str) -> str:
+    return agent_key(agent_digest(user_agent))
 
 
 async def read(redis: Redis, account: Account, digests: list[str]) -> dict[str, str]:

@@ -143,7 +143,10 @@ async def start_session(
     # written: a password change bumps it before ending sessions, so either
     # that ending sees this session or this read sees the bump.
     try:
-        current = await agents.store_and_get(redis, user_agent, ttl, epoch.key)
+        async with redis.pipeline(transaction=False) as pipe:
+            agents.queue_store(pipe, user_agent, ttl)  # its own slot too: the same round trip
+            pipe.get(epoch.key)
+            *_, current = await pipe.execute()
     except RedisError:
         # The login fails (503): the session it recorded must not outlive it.
         with contextlib.suppress(RedisError):
@@ -252,10 +255,9 @@ async def _end(redis: Redis, account: Account, members: list[str]) -> int:
 
 
 async def _delete_cookie_records(redis: Redis, keys: list[str]) -> None:
-    """Delete these cookie records: one round trip however many (a cluster sends one per node at once)."""
+    """Delete these cookie records in one round trip (each in its own slot: no multi-key DEL on a cluster)."""
     if not keys:
         return
-    # Not one DEL of many keys: each record is in its own slot, which a cluster refuses in one command.
     async with redis.pipeline(transaction=False) as pipe:
         for key in keys:
             pipe.delete(key)

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from service import metrics
 from service.errors import closing_problem
 from service.request_ids import assign_request_id
-from service.serving import drain, hypercorn_h11
+from service.serving import drain
 from service.serving.access_log import CLIENT_WENT_AWAY, log_exchange
 from service.serving.bridge import bridge_async_views
 from service.serving.exchange import WsgiExchange
@@ -37,8 +37,7 @@ class ServiceAsgi:
         self.runtime: Runtime = app.extensions["service.runtime"]
         self.max_body = self.runtime.settings.max_body_bytes
         bridge_async_views(app)
-        hypercorn_h11.install()
-        drain.install()  # after: it serves with a subclass of hypercorn_h11's protocol
+        drain.install()  # hypercorn serves with our protocol and TCP server
         self._routes = app.url_map.bind("localhost")
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:

@@ -27,7 +27,8 @@ instantiates per connection; ``H11Protocol.stream_send(event)`` (a final
 ``context.terminated`` is set) and ``H11Protocol._maybe_recycle()``
 (re-implemented without its ``context.terminated`` test: the ``connection``,
 ``can_read``, ``send`` and ``_close_stream`` it uses); and the module global
-``hypercorn.protocol.H11Protocol``, set to a subclass of hypercorn_h11's class.
+``hypercorn.protocol.H11Protocol`` its ``ProtocolWrapper`` instantiates, set to a
+subclass of hypercorn_h11's class (so this is the one install of both).
 """
 
 from __future__ import annotations

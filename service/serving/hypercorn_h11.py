@@ -13,8 +13,7 @@ This module owns our override of hypercorn's internals, checked against
 hypercorn 0.18.0: ``H11Protocol._send_error_response(status_code)`` and
 ``H11Protocol._send_h11_event(event)`` (re-implemented: the ``connection``
 and ``send`` attributes it uses, and ``LocalProtocolError`` tolerated once
-the peer is in error), and the module global
-``hypercorn.protocol.H11Protocol`` its ``ProtocolWrapper`` instantiates; and
+the peer is in error), installed as the base of ``drain``'s protocol; and
 of h11's, checked against h11 0.16.0: re-making a response event from
 headers it already validated (``_parsed=True``).
 """
@@ -24,7 +23,6 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import h11
-import hypercorn.protocol
 from hypercorn.events import RawData
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
@@ -83,8 +81,3 @@ class ProblemH11Protocol(H11Protocol):
         if self._head:
             data, self._head = self._head + data, b""
         await self.send(RawData(data=data))
-
-
-def install() -> None:
-    """Make hypercorn serve HTTP/1.1 with ``ProblemH11Protocol`` (idempotent)."""
-    hypercorn.protocol.H11Protocol = ProblemH11Protocol  # type: ignore[attr-defined]

@@ -8,10 +8,9 @@ token, not the account), so issuing takes single-key steps: store the new
 record, swap the pointer (SET ... GET, atomic), then delete what the swap
 returned. Of two racing issues, each deletes the token it replaced, so only
 the pointer's last token survives, provided a token's record is stored before
-the pointer names it: on one node a pipeline keeps that order, on a cluster
-only awaiting the record does (redis-py sends a pipeline's batches to the
-nodes concurrently). Spending is GETDEL: of two requests with one token, one
-wins.
+the pointer names it: the steps are awaited in turn (redis-py sends a cluster
+pipeline's batches to their nodes concurrently). Spending is GETDEL: of two
+requests with one token, one wins.
 """
 
 from __future__ import annotations
@@ -22,10 +21,9 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from service.errors import BadRequest
 from service.users.keys import Account
@@ -69,16 +67,11 @@ async def issue(
     token = secrets.token_urlsafe(32)
     digest = _digest(token)
     record = json.dumps({"uid": account.user_id, "ak": account.account_key, "to": address, "pw": password})
-    if isinstance(redis, RedisCluster):
-        # Else a racing issue could swap this token out and delete its
-        # record before the record's SET lands, which then brings it back.
-        await redis.set(_prefix(purpose) + digest, record, ex=ttl)
-        older = await redis.set(_pointer(purpose, account), digest, ex=ttl, get=True)
-    else:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.set(_prefix(purpose) + digest, record, ex=ttl)
-            pipe.set(_pointer(purpose, account), digest, ex=ttl, get=True)
-            _, older = await pipe.execute()
+    # Awaited in turn, not pipelined: a cluster sends a pipeline's batches to
+    # their nodes at once, and a racing issue could then swap this token out
+    # and delete its record before the record's SET lands, bringing it back.
+    await redis.set(_prefix(purpose) + digest, record, ex=ttl)
+    older = cast(str | None, await redis.set(_pointer(purpose, account), digest, ex=ttl, get=True))
     if older:
         await redis.delete(_prefix(purpose) + older)
     return token
