@@ -116,7 +116,7 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
-bench: install-bench ## the service against the floor, the Flask tutorial's sync stack and FastAPI, local and one hop away, about 25 min (SOAK=1 adds a soak; BENCH_BASELINE=ec34670 adds that commit's HS256 code as a target; docs/performance.md)
+bench: install-bench ## the service against the floor, the Flask tutorial's sync stack and FastAPI, local and one hop away, about 30 min (SOAK=1 adds a soak; BENCH_BASELINE=ec34670 adds that commit's HS256 code as a target; docs/performance.md)
 	@command -v wrk >/dev/null || { echo "make bench: installing wrk with apt-get"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	@command -v redis-server >/dev/null || { echo "make bench: installing redis-server with apt-get"; \

@@ -124,6 +124,8 @@ def service_env(db: data.Database, db_port: int | None, redis_port: int, work: P
         "DATABASE_URL": db.url(db_port),
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "WORKERS": WORKERS,
+        # One token serves a whole scenario, which outlasts the default 15 minutes.
+        "ACCESS_TOKEN_TTL": "14400",
         # The login load measures what a login costs, not the brute-force
         # limiter: a handful of accounts log in thousands of times.
         "LOGIN_MAX_PER_ACCOUNT": "1000000000",
