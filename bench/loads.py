@@ -35,7 +35,7 @@ def loads(seed: Seed, scenario: str, present: set[str]) -> list[Load]:
     auth = {"BENCH_AUTH": f"Bearer {seed.token}"}
     own = {target: {"BENCH_AUTH": f"Bearer {token}"} for target, token in seed.tokens.items()}
     me_targets = [t for t in ("service", *REFERENCES, *COMPARED) if t in present]
-    notes_targets = [t for t in ("service", "fastapi") if t in present]
+    notes_targets = [t for t in ("service", "fastapi", "baseline") if t in present]
     note = json.dumps({"title": "benchmark note", "body": "b" * 200})
     result = [Load("GET /users/me", "GET", ME, conns, me_targets, auth, per_target=own) for conns in ME_CONNS]
     for conns in NOTES_CONNS:

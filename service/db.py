@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Executable, Result, event, make_url
@@ -172,6 +172,10 @@ class Database:
         # One slot per pooled connection, taken first: see service/serving/queueing.py.
         self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
         self._slot_timeout = settings.db_pool_timeout
+        # SQLite has one writer at a time, and its busy handler polls rather
+        # than queues: writers wait their turn here, in arrival order, so few
+        # poll (docs/performance.md, "SQLite writers").
+        self._writers = asyncio.Semaphore(1) if settings.is_sqlite else None
         self._inline: Engine | None = None
         self._reading: Connection | None = None
         if settings.is_sqlite and make_url(settings.database_url).database not in (None, "", ":memory:"):
@@ -181,8 +185,14 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commit on success, roll back on error."""
         with _faults_named():
-            async with turn(self._slots, self._slot_timeout), self._units() as unit, unit.begin():
+            slot = turn(self._slots, self._slot_timeout)
+            async with self._write_turn(), slot, self._units() as unit, unit.begin():
                 yield unit
+
+    def _write_turn(self) -> AbstractAsyncContextManager[None]:
+        if self._writers is None:
+            return nullcontext()
+        return turn(self._writers, self._slot_timeout)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[Reader]:
