@@ -1,10 +1,11 @@
 """Redis memory per bearer login session: ``used_memory`` before and after many logins.
 
 ``bytes_per_session`` drives a running service; ``python -m bench.session_memory``
-starts its own Redis and service (SQLite, bcrypt at its lowest cost, login
-limits out of the way) and prints the figure for a few spreads of logins over
-accounts: the per-account key (the session index) weighs more when an account
-has fewer sessions. The user agent is stored once for all of them.
+(``--cluster``: on a six-node Redis Cluster) starts its own Redis and service
+(SQLite, bcrypt at its lowest cost, login limits out of the way) and prints
+the figure for a few spreads of logins over accounts: the per-account key
+(the session index) weighs more when an account has fewer sessions. The user
+agent is stored once for all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
@@ -152,12 +154,12 @@ def measure(
     return (after[0] - before[0]) / logins, (after[1] - before[1]) / logins
 
 
-def _service(work: Path, redis_port: int | None) -> Process:
+def _service(work: Path, redis_url: str) -> Process:
     env = {
         "APP_ENV": "development",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'memory.db'}",
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "REDIS_URL": redis_url,
         "WORKERS": "1",
         "BCRYPT_ROUNDS": "4",
         "LOGIN_MAX_PER_ACCOUNT": "1000000000",
@@ -173,15 +175,22 @@ def _service(work: Path, redis_port: int | None) -> Process:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="session-memory-"))
     logins = int(os.environ.get("SESSION_MEMORY_LOGINS") or 2000)
-    started: list[Process] = []
+    started: list[Any] = []  # each with a stop()
     try:
-        store = redis_server(work)
-        started.append(store.start(work))
-        service = _service(work, store.port)
+        if "--cluster" in sys.argv[1:]:
+            from scripts.redis_cluster import RedisCluster6
+
+            cluster = RedisCluster6(work / "cluster")
+            redis_url = cluster.start()
+            started.append(cluster)
+        else:
+            store = redis_server(work)
+            started.append(store.start(work))
+            redis_url = f"redis://127.0.0.1:{store.port}/0"
+        service = _service(work, redis_url)
         started.append(service.start(work))
         base_url = f"http://127.0.0.1:{service.port}"
         wait_until_ready(base_url)
-        redis_url = f"redis://127.0.0.1:{store.port}/0"
         # Sessions per account, and whether each is refreshed once.
         for per_account, refreshed in [(100, False), (10, False), (1, False), (10, True)]:
             # A Redis as fresh as the first reading's: the main dictionary's

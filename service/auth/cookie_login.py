@@ -20,7 +20,7 @@ from service.auth.mfa.schemas import MfaChallenge, MfaLogin
 from service.auth.password_epochs import PasswordEpoch
 from service.auth.schemas import Credentials, CsrfToken
 from service.auth.sessions import ClientInfo, Principal, end_session, start_session
-from service.auth.tokens.jwts import is_id, new_id
+from service.auth.tokens.jwts import is_session_id, new_session_id
 from service.serving.runtime import Runtime
 from service.users.keys import Account, is_account_key
 
@@ -33,7 +33,7 @@ def cookie_principal() -> tuple[Principal, str] | None:
     user_id, account_key = cookie_data.get("uid"), cookie_data.get("ak")
     session_id, csrf = cookie_data.get("sid"), cookie_data.get("csrf")
     # bool is an int to Python; no account has the id True.
-    if type(user_id) is not int or not is_account_key(account_key) or not is_id(session_id):
+    if type(user_id) is not int or not is_account_key(account_key) or not is_session_id(session_id):
         return None
     if not (isinstance(csrf, str) and csrf.isascii()):  # as drawn; compared as bytes by the guard
         return None
@@ -59,7 +59,7 @@ async def _open(rt: Runtime, account: Account, epoch: PasswordEpoch, client: Cli
         # Logging in again replaces the cookie's previous login.
         caller, _ = previous
         await end_session(rt.redis, account=caller.account, session_id=caller.session_id)
-    csrf, session_id = secrets.token_urlsafe(32), new_id()
+    csrf, session_id = secrets.token_urlsafe(32), new_session_id()
     cookie_data.clear()
     cookie_data.update(uid=account.user_id, ak=account.account_key, sid=session_id, csrf=csrf)
     # Only now: Flask-Session's regenerate does nothing to an empty record,

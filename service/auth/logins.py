@@ -21,7 +21,15 @@ from service.auth.sessions import (
     rotate_refresh,
     start_session,
 )
-from service.auth.tokens.jwts import Claims, TokenType, decode_token, is_id, issue_token, new_id, successor_id
+from service.auth.tokens.jwts import (
+    Claims,
+    TokenType,
+    decode_token,
+    is_session_id,
+    issue_token,
+    new_session_id,
+    successor_id,
+)
 from service.errors import NotFound, Unauthorized
 from service.serving.runtime import Runtime
 from service.users import accounts
@@ -43,7 +51,7 @@ async def log_in_mfa(rt: Runtime, form: MfaLogin, client: ClientInfo) -> TokenPa
 
 async def _open(rt: Runtime, account: Account, epoch: PasswordEpoch, client: ClientInfo) -> TokenPair:
     settings = rt.settings
-    session_id = new_id()
+    session_id = new_session_id()
     access, _ = _issue(settings, account, session_id, "access")
     refresh_token, claims = _issue(settings, account, session_id, "refresh")
     # Committed before the session exists: no login without its event (see events).
@@ -135,7 +143,9 @@ async def sessions_of(rt: Runtime, caller: Principal) -> list[SessionPublic]:
 
 async def end_session_of(rt: Runtime, caller: Principal, session_id: str, client: ClientInfo) -> None:
     """End one of the caller's login sessions; 404 for an unknown id or another user's."""
-    ended = is_id(session_id) and await end_session(rt.redis, account=caller.account, session_id=session_id)
+    ended = is_session_id(session_id) and await end_session(
+        rt.redis, account=caller.account, session_id=session_id
+    )
     if not ended:
         raise NotFound("No such session.")
     await events.record_alone(rt.db, caller.account, "session_revoked", client, session_id=session_id)

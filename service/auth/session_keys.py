@@ -4,9 +4,9 @@ The tag is a digest of the account's ``redis_name`` (id and account key), so
 a token's claims name the keys of its session without a lookup, every
 script over one account's sessions touches one Redis Cluster slot, and a
 database that hands out an id again (a new account with a new key) never
-finds an earlier account's sessions. Ids appear in their 22-character
-base64url form rather than 32 hex characters: a session costs Redis each
-byte of its key and of its index entry.
+finds an earlier account's sessions. Ids appear in base64url (11 characters
+for a session id's 16 hex) rather than hex: a session costs Redis each byte
+of its key and of its index entry.
 
 * ``auth:s:{tag}<sid>``: the session, a small hash (see ``session_scripts``).
 * ``auth:i:{tag}``: the account's sessions by creation time (a sorted set).
@@ -33,13 +33,13 @@ def account_tag(account: Account) -> str:
 
 
 def short_id(hex_id: str) -> str:
-    """A 32-hex-character session or token id as 22 base64url characters."""
+    """A hex session or token id in base64url: 11 characters for 16 hex, 22 for 32."""
     return base64.urlsafe_b64encode(bytes.fromhex(hex_id)).decode().rstrip("=")
 
 
 def long_id(short: str) -> str:
-    """The 32-hex-character id that ``short_id`` shortened."""
-    return base64.urlsafe_b64decode(short + "==").hex()
+    """The hex id that ``short_id`` shortened."""
+    return base64.urlsafe_b64decode(short + "=" * (-len(short) % 4)).hex()
 
 
 def session_key(account: Account, session_id: str) -> str:
@@ -79,3 +79,46 @@ def agent_key_of_record(account: Account, digest: str) -> str:
     if len(digest) == _LEGACY_DIGEST:
         return f"{AGENT_PREFIX}{account_tag(account)}{digest}"
     return agent_key(digest)
+
+
+# A session record's ``c``: who last logged in or refreshed with it, packed in
+# one field of fixed-width parts, since a field costs its name and two bytes
+# more, and the record fits jemalloc's 64-byte class only so: the live
+# refresh token (the first 64 bits of its id: the token is signed, so this
+# need only tell its generations apart), the agent's digest, the address.
+REFRESH_CHARS = 11
+_DIGEST_CHARS = 12
+_NO_REFRESH, _NO_AGENT = "." * REFRESH_CHARS, "." * _DIGEST_CHARS  # "." is not base64url
+
+
+def refresh_handle(token_id: str) -> str:
+    """How a session record names its live refresh token."""
+    return short_id(token_id)[:REFRESH_CHARS]
+
+
+def pack_client(refresh_id: str, digest: str, ip: str) -> str:
+    """The record's ``c`` for a client at ``ip`` with this agent digest ("" for none) and refresh token."""
+    return (refresh_handle(refresh_id) if refresh_id else _NO_REFRESH) + (digest or _NO_AGENT) + ip
+
+
+def record_client(
+    packed: str | None, refresh: str | None, digest: str | None, ip: str | None
+) -> tuple[str, str, str]:
+    """A record's refresh handle, agent digest and address ("" for none), from ``c``.
+
+    Or, in a record written before ``c``, from its ``r``, ``a`` and ``i``.
+    """
+    if packed is None:
+        return (refresh or "")[:REFRESH_CHARS], digest or "", ip or ""
+    handle, agent = packed[:REFRESH_CHARS], packed[REFRESH_CHARS : REFRESH_CHARS + _DIGEST_CHARS]
+    return (
+        "" if handle == _NO_REFRESH else handle,
+        "" if agent == _NO_AGENT else agent,
+        packed[REFRESH_CHARS + _DIGEST_CHARS :],
+    )
+
+
+def client_fingerprint(ip: str, user_agent: str) -> str:
+    """A client's address and user agent as one short digest: the record's ``g``, for the refresh grace."""
+    digest = hashlib.sha256(f"{ip}\n{user_agent}".encode("utf-8", "replace")).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode()

@@ -7,15 +7,17 @@ slot. The cookie record of a cookie login lives in another slot, so a script
 that ends sessions returns those records' keys for the caller to delete.
 
 Session fields, short because every byte is paid per session (a hash of a
-few short fields stays a listpack): ``s`` last seen, ``i`` the address of
-the last client to log in or refresh with it, ``a`` the digest of that
-client's user agent (the agent itself is stored once per deployment, outside
-the scripts), ``r`` the live refresh token's id, ``f`` a cookie login's
-cookie record key; after a refresh ``t`` when the previous token
-was spent (seconds) and ``g`` by whom (a fingerprint). Ids are short ids.
-Times are Redis's clock in microseconds, written as integers: the index's
-score is the creation time. ``TIME``'s two parts are joined as text, since
-Lua's numbers print a 16-digit integer in exponent notation.
+few short fields stays a listpack): ``s`` last seen, ``c`` the client that
+last logged in or refreshed with it, packed (``session_keys.pack_client``:
+the live refresh token's handle, the digest of the client's user agent,
+which is itself stored once per deployment outside the scripts, and its
+address), ``f`` a cookie login's cookie record key; after a refresh ``t``
+when the previous token was spent (seconds) and ``g`` by whom (a
+fingerprint). A record written before ``c`` has ``r``, ``a`` and ``i``
+instead, read as ``c``'s parts until its next refresh replaces them. Ids are
+short ids. Times are Redis's clock in microseconds, written as integers: the
+index's score is the creation time. ``TIME``'s two parts are joined as text,
+since Lua's numbers print a 16-digit integer in exponent notation.
 """
 
 # One round trip per authenticated request: the check and the last-seen
@@ -51,39 +53,39 @@ return {}
 
 # Spend the presented refresh token. Atomic, so two concurrent refreshes with
 # one token cannot both see it live. KEYS: the session, the index; ARGV: the
-# presented token's short id, its successor's, ttl, the session's short id,
-# the client's fingerprint, the grace in seconds, the digest of the client's
-# user agent ('' for none; the caller stores the agent after a rotation), the
-# client's address. The first use records when (t, Redis's clock, so
-# instances agree) and by whom (g), and the client's address and user agent
-# together: the session list shows the last client that used the session,
-# never one client's agent with another's address. The same client
-# presenting it again within the grace, while the successor is still the
-# live one, is told to re-issue that successor (2 and the first use's time):
-# the family never forks. The spent id itself need not be kept: a successor
-# id is a digest of its predecessor's, so a live successor equal to the
-# presented token's names the presented token as the one just spent. Anything else spent is reuse,
+# presented token's handle (``session_keys.refresh_handle``), its
+# successor's, ttl, the session's short id, the client's fingerprint, the
+# grace in seconds, the record's new ``c`` (the successor's handle, the
+# client's agent digest and address: the caller stores the agent after a
+# rotation). The first use records when (t, Redis's clock, so instances
+# agree) and by whom (g), and the client's address and user agent together:
+# the session list shows the last client that used the session, never one
+# client's agent with another's address. The same client presenting it again
+# within the grace, while the successor is still the live one, is told to
+# re-issue that successor (2 and the first use's time): the family never
+# forks. The spent id itself need not be kept: a successor id is a digest of
+# its predecessor's, so a live successor equal to the presented token's names
+# the presented token as the one just spent. Anything else spent is reuse,
 # treated as theft: the whole session is revoked (-1, and the key of a
-# cookie record to delete, if any).
+# cookie record to delete, if any). The live handle is the start of ``c``, or
+# of ``r`` in a record written before ``c`` (whose ``r``, ``a`` and ``i``
+# the rotation replaces).
 ROTATE = """
-local s = redis.call('HMGET', KEYS[1], 's', 'r', 'f', 't', 'g')
+local s = redis.call('HMGET', KEYS[1], 's', 'c', 'f', 't', 'g', 'r')
 if not s[1] then return {0, 0} end
+local live = string.sub(s[2] or s[6] or '', 1, string.len(ARGV[1]))
 local t = redis.call('TIME')
 local now = tonumber(t[1])
-if s[2] == ARGV[1] then
+if live == ARGV[1] then
   local seen = t[1] .. string.format('%06d', t[2])
-  redis.call('HSET', KEYS[1], 'r', ARGV[2], 's', seen, 't', t[1], 'g', ARGV[5], 'i', ARGV[8])
-  if ARGV[7] ~= '' then
-    redis.call('HSET', KEYS[1], 'a', ARGV[7])
-  else
-    redis.call('HDEL', KEYS[1], 'a')
-  end
+  redis.call('HSET', KEYS[1], 'c', ARGV[7], 's', seen, 't', t[1], 'g', ARGV[5])
+  if s[6] then redis.call('HDEL', KEYS[1], 'r', 'a', 'i') end
   redis.call('EXPIRE', KEYS[1], ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   return {1, now}
 end
 local grace = tonumber(ARGV[6])
-if grace > 0 and s[4] and s[2] == ARGV[2] and s[5] == ARGV[5]
+if grace > 0 and s[4] and live == ARGV[2] and s[5] == ARGV[5]
     and now - tonumber(s[4]) <= grace then
   return {2, tonumber(s[4])}
 end

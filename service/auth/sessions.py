@@ -21,9 +21,7 @@ be one atomic script there).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -37,8 +35,12 @@ from service.auth import session_scripts as scripts
 from service.auth.password_epochs import PasswordEpoch
 from service.auth.session_keys import (
     agent_digest,
+    client_fingerprint,
     index_key,
     long_id,
+    pack_client,
+    record_client,
+    refresh_handle,
     session_key,
     session_key_of_member,
     short_id,
@@ -127,12 +129,8 @@ async def start_session(
     401 when the password changed after this login read ``epoch``.
     """
     user_agent = client.user_agent[:_MAX_USER_AGENT]
-    digest = agent_digest(user_agent)
-    fields = ["i", client.ip[:_MAX_ADDRESS]]
-    if user_agent:
-        fields += ["a", digest]
-    if refresh_id:
-        fields += ["r", short_id(refresh_id)]
+    digest = agent_digest(user_agent) if user_agent else ""
+    fields = ["c", pack_client(refresh_id, digest, client.ip[:_MAX_ADDRESS])]
     if cookie_record_key:
         fields += ["f", cookie_record_key]
     member = short_id(session_id)
@@ -179,15 +177,16 @@ def touch_args(seen_every: float) -> list[int]:
 
 def liveness_read(claims: Claims) -> tuple[str, list[str]]:
     """The key and fields to HMGET for ``is_live``: one round trip, or a part of one."""
-    return session_key(claims.account, claims.session_id), ["s", "r"]
+    return session_key(claims.account, claims.session_id), ["s", "c", "r"]
 
 
 def is_live(claims: Claims, reply: list[Any]) -> bool:
     """Whether a ``liveness_read`` reply shows the session live and (refresh) the token its live one."""
-    seen, refresh = reply
+    seen, packed, refresh = reply
     if seen is None:
         return False
-    return claims.token_type == "access" or refresh == short_id(claims.token_id)
+    live, _, _ = record_client(packed, refresh, None, None)
+    return claims.token_type == "access" or live == refresh_handle(claims.token_id)
 
 
 async def rotate_refresh(
@@ -196,12 +195,13 @@ async def rotate_refresh(
     """Spend the refresh token ``claims`` describes: a ``Rotation`` and the successor's issue time."""
     account = claims.account
     user_agent = client.user_agent[:_MAX_USER_AGENT]
-    digest = agent_digest(user_agent)
+    packed = pack_client(
+        new_refresh_id, agent_digest(user_agent) if user_agent else "", client.ip[:_MAX_ADDRESS]
+    )
     script = cached_script(redis, scripts.ROTATE)
     keys = [session_key(account, claims.session_id), index_key(account)]
-    args: list[str | int] = [short_id(claims.token_id), short_id(new_refresh_id), ttl]
-    args += [short_id(claims.session_id), client_fingerprint(client), grace, digest if user_agent else ""]
-    args.append(client.ip[:_MAX_ADDRESS])
+    args: list[str | int] = [refresh_handle(claims.token_id), refresh_handle(new_refresh_id), ttl]
+    args += [short_id(claims.session_id), client_fingerprint(client.ip, client.user_agent), grace, packed]
     code, issued_at, *cookie_record = await script(keys=keys, args=args)
     outcome = Rotation(int(code))
     if outcome == Rotation.ROTATED and user_agent:
@@ -212,12 +212,6 @@ async def rotate_refresh(
         # A spent token, or a session ended for reuse, must stay so after a failover.
         await wait_for_replicas(redis, index_key(account))
     return outcome, int(issued_at)
-
-
-def client_fingerprint(client: ClientInfo) -> str:
-    """The client's address and user agent as one short digest, for the refresh grace."""
-    digest = hashlib.sha256(f"{client.ip}\n{client.user_agent}".encode("utf-8", "replace")).digest()
-    return base64.urlsafe_b64encode(digest[:12]).decode()
 
 
 async def end_session(redis: Redis, *, account: Account, session_id: str) -> bool:
@@ -270,13 +264,14 @@ async def list_sessions(redis: Redis, account: Account) -> list[SessionRecord]:
     members = cast(list[tuple[str, float]], await redis.zrange(index, 0, -1, withscores=True))
     async with redis.pipeline(transaction=False) as pipe:
         for member, _ in members:
-            pipe.hmget(session_key_of_member(account, member), ["s", "a", "i"])
-        records = await pipe.execute()
-    digests = sorted({record[1] for record in records if record[0] is not None and record[1]})
+            pipe.hmget(session_key_of_member(account, member), ["s", "c", "r", "a", "i"])
+        replies = await pipe.execute()
+    records = [(reply[0], record_client(*reply[1:])) for reply in replies]
+    digests = sorted({client[1] for seen, client in records if seen is not None and client[1]})
     found = await agents.read(redis, account, digests)
     live: list[SessionRecord] = []
     gone: list[str] = []
-    for (member, created), (seen, digest, ip) in zip(members, records, strict=True):
+    for (member, created), (seen, (_, digest, ip)) in zip(members, records, strict=True):
         if seen is None:
             gone.append(member)
             continue

@@ -269,21 +269,3 @@ def test_a_session_whose_user_agent_is_gone_lists_it_as_unknown(
         response = client.get(SESSIONS, headers=account.auth)
     assert response.status_code == 200
     assert [s["user_agent"] for s in response.json()] == [""]
-
-
-def test_a_session_recorded_before_agents_were_shared_still_shows_its_agent(
-    make_server: Callable[..., LiveServer], private_redis: RedisServer
-) -> None:
-    # The layout before: an 8-character digest in the record, the agent under the account's tag.
-    server = make_server(redis_url=private_redis.url)
-    store = private_redis.client()
-    with httpx.Client(base_url=server.url) as client:
-        account, _ = _sessions_of(client, "old-layout/1.0")
-        (record,) = store.scan_iter("auth:s:*")
-        tag = record[len("auth:s:") :].split("}", 1)[0] + "}"
-        for key in store.scan_iter("auth:ua:*"):
-            store.delete(key)
-        store.hset(record, "a", "AbCdEfGh")
-        store.set(f"auth:ua:{tag}AbCdEfGh", "old-layout/1.0", ex=60)
-        response = client.get(SESSIONS, headers=account.auth)
-    assert [s["user_agent"] for s in response.json()] == ["old-layout/1.0"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ from service.users.keys import Account, is_account_key
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "ak", "jti", "typ", "sid"]
 TokenType = Literal["access", "refresh"]
 _TOKEN_TYPES = ("access", "refresh")
-_ID = re.compile(r"^[0-9a-f]{32}\Z")  # what new_id draws: session and token ids
+_ID = re.compile(r"^[0-9a-f]{32}\Z")  # what new_id draws: token ids
+# What new_session_id draws, or (sessions started before) new_id.
+_SESSION_ID = re.compile(r"^[0-9a-f]{16}(?:[0-9a-f]{16})?\Z")
 _USER_ID = re.compile(r"^[1-9][0-9]{0,17}\Z")  # canonical, and within a 64-bit column
 _verified = VerifiedTokens()
 
@@ -49,8 +52,18 @@ class Claims:
 
 
 def new_id() -> str:
-    """A fresh session or token id: 32 lowercase hex characters."""
+    """A fresh token id: 32 lowercase hex characters."""
     return uuid.uuid4().hex
+
+
+def new_session_id() -> str:
+    """A fresh session id: 64 random bits as 16 lowercase hex characters.
+
+    Not a secret (the session list shows it, tokens carry it signed): it need
+    only never name another session of the same account, and every session
+    pays Redis for its bytes twice (its key and its index entry).
+    """
+    return secrets.token_hex(8)
 
 
 def successor_id(token_id: str, token_type: TokenType) -> str:
@@ -81,6 +94,11 @@ def _verifier(signer: TokenSigner) -> str:
 def is_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` has the form of an id from ``new_id``."""
     return isinstance(value, str) and _ID.match(value) is not None
+
+
+def is_session_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` has the form of a session id, from ``new_session_id`` or (before) ``new_id``."""
+    return isinstance(value, str) and _SESSION_ID.match(value) is not None
 
 
 def issue_token(
@@ -141,7 +159,7 @@ def _claims(payload: dict[str, Any]) -> Claims | None:
     subject, account_key, token_type = payload["sub"], payload["ak"], payload["typ"]
     if not (isinstance(subject, str) and _USER_ID.match(subject)) or not is_account_key(account_key):
         return None
-    if token_type not in _TOKEN_TYPES or not is_id(payload["sid"]) or not is_id(payload["jti"]):
+    if token_type not in _TOKEN_TYPES or not is_session_id(payload["sid"]) or not is_id(payload["jti"]):
         return None
     account = Account(int(subject), account_key)
     return Claims(account, payload["sid"], payload["jti"], token_type, payload["exp"], payload["iat"])
