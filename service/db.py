@@ -6,12 +6,15 @@ on the same file: in WAL mode a reader never waits for the writer and a
 short indexed SELECT takes microseconds, while handing it to aiosqlite's
 thread and back costs more than the statement (docs/performance.md). A
 commit's fsync would stall the loop, so that connection is read-only.
+PostgreSQL reads use the async engine's pool through its synchronous API
+in the greenlet bridge's reused greenlets, rather than ``AsyncConnection``'s
+new greenlet per call and task per close.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from typing import Any, Protocol
 
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 
 from config.settings import Settings
 from service.errors import DependencyDown
+from service.serving.bridge import run_bridged
 from service.serving.queueing import turn
 
 # A WAL reader waits only while a checkpoint resets the log or recovery
@@ -157,6 +161,44 @@ class _InlineReader:
             result.close()
 
 
+class _BridgedReader:
+    """A pooled connection of the async engine, used through its synchronous API under ``run_bridged``.
+
+    What ``AsyncConnection`` does, less a new greenlet for each call (its
+    checkout, every execute, its return): a reused greenlet of the bridge
+    carries each, and the result is the same buffered one.
+    """
+
+    __slots__ = ("_connection", "_engine")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    async def execute(self, statement: Executable, parameters: dict[str, Any] | None = None) -> Result[Any]:
+        if self._connection is None:
+            self._connection = await run_bridged(self._engine.connect)
+        return await run_bridged(self._connection.execute, statement, parameters)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await run_bridged(connection.close)
+
+
+async def _to_completion(cleanup: Coroutine[Any, Any, None]) -> None:
+    """Await ``cleanup`` to its end even if this task is cancelled meanwhile; then re-raise that."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            cancelled = error
+    if cancelled is not None:
+        raise cancelled
+
+
 class Database:
     """The engine and session factory of one serving process."""
 
@@ -218,8 +260,16 @@ class Database:
                     if not kept.closed:
                         reader.finish()
                 return
-            async with turn(self._slots, self._slot_timeout), self.engine.connect() as connection:
-                yield connection
+            async with turn(self._slots, self._slot_timeout):
+                pooled = _BridgedReader(self.engine.sync_engine)
+                try:
+                    yield pooled
+                except BaseException:
+                    # A cancelled request still gives its connection back
+                    # (an invalidated one's close awaits the driver).
+                    await _to_completion(pooled.close())
+                    raise
+                await pooled.close()  # awaits nothing for a healthy connection: no task needed
 
     def _open_reading(self) -> Connection:
         assert self._inline is not None

@@ -34,6 +34,11 @@ _pools = threading.local()
 class _Bridged(greenlet):
     """A greenlet whose parent is a coroutine on the loop, ready to await for it."""
 
+    # SQLAlchemy's asyncio layer waits the same way (``await_`` switches the
+    # awaitable to the parent and gets its result back), so its synchronous
+    # API may run under ``run_bridged`` too, with no greenlet of its own.
+    __sqlalchemy_greenlet_provider__ = True
+
 
 class _Finished:
     """What a bridged call ended with: its result, or the exception it raised."""

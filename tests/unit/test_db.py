@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from service.db import Database
@@ -38,22 +38,63 @@ def test_postgres_reads_run_outside_a_transaction_and_writes_inside_one(
     if not databases.is_postgres:
         pytest.skip("SQLite's driver sends no BEGIN before a SELECT")
 
+    # The backend's own view: two statements in one transaction share its id.
+    xid = text("SELECT txid_current()")
+
     async def scenario() -> tuple[bool, bool]:
         db = Database(base_settings(database_url, redis_url))
         try:
             async with db.reader() as connection:
-                await connection.execute(select(func.count()).select_from(User))
-                raw = await connection.get_raw_connection()
-                reading = raw.driver_connection.is_in_transaction()
+                first = (await connection.execute(xid)).scalar_one()
+                reading = (await connection.execute(xid)).scalar_one() == first
             async with db.unit_of_work() as session:
-                await session.execute(select(func.count()).select_from(User))
-                raw = await (await session.connection()).get_raw_connection()
-                writing = raw.driver_connection.is_in_transaction()
+                first = (await session.execute(xid)).scalar_one()
+                writing = (await session.execute(xid)).scalar_one() == first
             return reading, writing
         finally:
             await db.close()
 
     assert asyncio.run(scenario()) == (False, True)
+
+
+def test_a_postgres_read_cancelled_or_failing_midway_gives_its_connection_back(
+    databases: Databases, database_url: str, redis_url: str
+) -> None:
+    # A client that hangs up cancels its request's task mid-statement: with a
+    # pool of one, a connection not given back would leave every later read
+    # waiting out the pool timeout (503).
+    if not databases.is_postgres:
+        pytest.skip("SQLite reads run inline on the loop: nothing to cancel midway")
+
+    async def scenario() -> list[int]:
+        db = Database(base_settings(database_url, redis_url, db_pool_size=1, db_pool_timeout=2.0))
+        answers = []
+        try:
+            for _ in range(3):
+
+                async def slow() -> None:
+                    async with db.reader() as connection:
+                        await connection.execute(text("SELECT pg_sleep(10)"))
+
+                task = asyncio.ensure_future(slow())
+                await asyncio.sleep(0.3)  # the statement is running
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                # Given back at once, not when the garbage collector finds it.
+                assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+                with pytest.raises(RuntimeError):
+                    async with db.reader() as connection:
+                        await connection.execute(text("SELECT 1"))
+                        raise RuntimeError("the request fails between its statements")
+                assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+                async with db.reader() as connection:
+                    answers.append((await connection.execute(text("SELECT 1"))).scalar_one())
+        finally:
+            await db.close()
+        return answers
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 20)) == [1, 1, 1]
 
 
 def test_a_read_sees_the_write_committed_just_before_it(database_url: str, redis_url: str) -> None:
