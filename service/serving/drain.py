@@ -17,10 +17,13 @@ KEEP_ALIVE_TIMEOUT (config/settings.py refuses less). docs/deployment.md,
 "Key rotation".
 
 This module owns our override of hypercorn's internals, checked against
-hypercorn 0.18.0: ``TCPServer._idle_timeout()`` (re-implemented without its
-wait on ``context.terminated``; it calls ``_initiate_server_close``),
-``TCPServer._read_data()`` (extended: the ``idle_task`` is stopped once the
-peer has closed, or a connection it closed would wait out the timer), and the
+hypercorn 0.18.0: ``TCPServer.idle_task`` (replaced by a timer with the
+``restart(task_group, action)`` and ``stop()`` that ``TCPServer`` and its
+``protocol_send`` call; it calls ``_initiate_server_close``, without
+hypercorn's wait on ``context.terminated``), ``TCPServer._read_data()``
+(re-implemented: its loop with ``asyncio.timeout``, then the ``idle_task``
+is stopped once the peer has closed, or a connection it closed would wait
+out the timer), and the
 module global ``hypercorn.asyncio.run.TCPServer`` its ``worker_serve``
 instantiates per connection; ``H11Protocol.stream_send(event)`` (a final
 ``Response`` event given a ``connection: close`` header once
@@ -35,14 +38,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from ssl import SSLError
 
 import h11
 import hypercorn.asyncio.run
 import hypercorn.protocol
-from hypercorn.asyncio.tcp_server import TCPServer
-from hypercorn.events import Closed, Updated
+from hypercorn.asyncio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.asyncio.worker_context import WorkerContext
+from hypercorn.config import Config
+from hypercorn.events import Closed, RawData, Updated
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.events import Response
+from hypercorn.typing import AppWrapper, LifespanState
 
 from service.serving.hypercorn_h11 import ProblemH11Protocol
 
@@ -53,17 +60,67 @@ _CLOSE = (b"connection", b"close")
 class DrainingTCPServer(TCPServer):
     """``TCPServer`` whose idle connections outlive SIGTERM by up to KEEP_ALIVE_TIMEOUT."""
 
+    def __init__(
+        self,
+        app: AppWrapper,
+        loop: asyncio.AbstractEventLoop,
+        config: Config,
+        context: WorkerContext,
+        state: LifespanState,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        super().__init__(app, loop, config, context, state, reader, writer)
+        self.idle_task = _IdleTimer(self)  # type: ignore[assignment]
+
     async def _read_data(self) -> None:
-        await super()._read_data()
+        # hypercorn's loop, each read bounded by asyncio.timeout rather than
+        # wait_for, which made a task per read (one per request).
+        while not self.reader.at_eof():
+            try:
+                async with asyncio.timeout(self.config.read_timeout):
+                    data = await self.reader.read(MAX_RECV)
+            except (ConnectionError, OSError, TimeoutError, SSLError):
+                break
+            await self.protocol.handle(RawData(data))
+        await self.protocol.handle(Closed())
         # Nothing more can arrive: end now instead of when the idle timer
         # does (hypercorn's timer ended such a connection at shutdown, ours no longer does).
         await self.idle_task.stop()
 
-    async def _idle_timeout(self) -> None:
-        # hypercorn also wakes on context.terminated, closing the connection
-        # under a request the proxy may be sending on it.
-        await asyncio.sleep(self.config.keep_alive_timeout)
-        await asyncio.shield(self._initiate_server_close())
+
+class _IdleTimer:
+    """``AsyncioSingleTask`` as the idle timer uses it, one timer handle instead of a task per request.
+
+    hypercorn stops the timer when a request arrives and restarts it after
+    the answer: a task cancelled and awaited, and a new one, every request.
+    When it runs out, the connection closes, as hypercorn's ``_idle_timeout``
+    does, but not at SIGTERM (hypercorn also wakes on ``context.terminated``,
+    closing the connection under a request the proxy may be sending on it).
+    """
+
+    __slots__ = ("_closing", "_handle", "_server")
+
+    def __init__(self, server: DrainingTCPServer) -> None:
+        self._server = server
+        self._handle: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    async def restart(self, _task_group: object, _action: object) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(self._server.config.keep_alive_timeout, self._expire)
+
+    async def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _expire(self) -> None:
+        self._handle = None
+        # A task of its own, kept here until done, as hypercorn shields it.
+        self._closing = asyncio.get_running_loop().create_task(self._server._initiate_server_close())
 
 
 class DrainingH11Protocol(ProblemH11Protocol):

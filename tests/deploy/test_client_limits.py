@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 from collections.abc import Callable
 
 import httpx
@@ -127,6 +128,24 @@ def test_slow_and_idle_clients_are_cut_off_and_cannot_pin_the_workers(
     finally:
         for _, sock in slow:
             sock.close()
+
+
+def test_a_keep_alive_connection_is_closed_once_idle_for_the_keep_alive_timeout(
+    serve_process: Callable[..., ServedProcess],
+) -> None:
+    served = serve_process(keep_alive_timeout=2)
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=15)
+    try:
+        for _ in range(3):  # each answer restarts the idle timer; each request stops it
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            head = sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            time.sleep(1)  # idle, but not for long enough
+        opened = time.monotonic()
+        assert _read_until_closed(sock) == b""
+        assert 0.5 < time.monotonic() - opened < 6
+    finally:
+        sock.close()
 
 
 def _send_quietly(sock: socket.socket, data: bytes) -> None:

@@ -186,3 +186,25 @@ def test_hypercorn_closes_idle_connections_on_shutdown_where_the_drain_overrides
     )
     assert "_maybe_recycle" in H11Protocol.stream_send.__code__.co_names
     assert _parameters(H11Protocol.stream_send) == ["self", "event"]
+
+
+def test_hypercorn_uses_its_idle_task_and_read_loop_as_the_drain_replaces_them() -> None:
+    # The idle timer is used through restart(task_group, action) and stop() alone.
+    assert "idle_task" in TCPServer.__init__.__code__.co_names
+    for method in (TCPServer.run, TCPServer.protocol_send):
+        assert {"idle_task", "restart"} <= set(method.__code__.co_names)
+    assert {"idle_task", "stop"} <= set(TCPServer._close.__code__.co_names)
+    assert {"idle_task", "stop"} <= set(TCPServer.protocol_send.__code__.co_names)
+    assert _parameters(TCPServer.__init__) == [
+        "self",
+        "app",
+        "loop",
+        "config",
+        "context",
+        "state",
+        "reader",
+        "writer",
+    ]
+    # Our _read_data is hypercorn's loop with another timeout: it names nothing more.
+    ours = set(drain.DrainingTCPServer._read_data.__code__.co_names)
+    assert set(TCPServer._read_data.__code__.co_names) - {"wait_for"} <= ours | {"asyncio", "TimeoutError"}
